@@ -17,6 +17,7 @@ struct Error {
   // Built only through make_error(): a constructor taking a plain string would make
   // Result<std::string> ambiguous.
   struct Tag {};
+  Error() = default;
   Error(Tag, std::string m) : message(std::move(m)) {}
   std::string message;
 };
