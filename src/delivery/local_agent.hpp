@@ -1,0 +1,57 @@
+// delivery/local_agent.hpp — delivers spooled messages to local mailboxes (Maildir, SPEC §3).
+//
+// For each message handed to submit() (freshly accepted, or recovered from the spool at start), every
+// recipient not yet done is resolved against the current configuration snapshot (routing::resolve):
+//  - local mailboxes (a mailbox, a proxy address, a group's mailbox members): one Maildir file each,
+//    at most one per mailbox per message; the recipient is marked done in the spool (synced) only
+//    after every file was fsync'd and renamed into new/ — so a crash can repeat a delivery, never
+//    lose one (SPEC §7);
+//  - not found any more (authoritative domain, e.g. after a reload): marked done as failed 5.1.10 and
+//    logged (the NDR itself comes with the delivery engine);
+//  - remote (mail_user, contacts, relay domains): left pending in the spool for outbound delivery,
+//    which is not implemented yet (issue 3) — logged as deferred.
+// When every recipient is done the message is removed from the spool. A Maildir failure (disk full,
+// I/O error) is retried on service.queue.retry_intervals.
+// Threading: all work runs on the given executor (a thread pool: Maildir writes block). submit() is
+// thread-safe. stop() cancels retry timers; in-flight writes finish.
+#pragma once
+
+#include "config/snapshot.hpp"
+#include "spool/spool.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace mf::delivery {
+
+struct AgentStats {
+  std::atomic<std::uint64_t> delivered{0};  // Maildir files written
+  std::atomic<std::uint64_t> failed{0};     // recipients failed for good
+  std::atomic<std::uint64_t> deferred{0};   // delivery attempts that will be retried
+  std::atomic<std::uint64_t> finished{0};   // messages removed from the spool
+};
+
+class LocalDeliveryAgent {
+ public:
+  using SnapshotSource = std::function<std::shared_ptr<const config::Snapshot>()>;
+
+  LocalDeliveryAgent(boost::asio::any_io_executor executor, spool::Spool& spool, SnapshotSource snapshot);
+  ~LocalDeliveryAgent();
+
+  // Deliver `entry`; `data` is the message bytes when the caller still has them (else they are read
+  // from the spool).
+  void submit(spool::SpoolEntry entry, std::optional<std::string> data = std::nullopt);
+  void stop();
+  const AgentStats& stats() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace mf::delivery

@@ -1,0 +1,223 @@
+#include "server/connection.hpp"
+
+#include "core/message_id.hpp"
+#include "tls/tls.hpp"
+#include "util/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+
+namespace mf::server {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using mf::log::kv;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+smtp::ServerOptions session_options(const config::Snapshot& snap, bool tls_available) {
+  smtp::ServerOptions o;
+  o.hostname = snap.service.hostname;
+  o.max_recipients = snap.service.max_recipients;
+  o.max_message_size = snap.service.max_message_size;
+  o.max_errors = snap.service.limits.max_errors;
+  o.max_hop_count = snap.service.max_hop_count;
+  o.starttls_available = tls_available;
+  return o;
+}
+
+}  // namespace
+
+Connection::Connection(tcp::socket socket, ConnectionFacts facts, ConnectionContext& ctx)
+    : plain_(std::move(socket)), ctx_(ctx), snapshot_(ctx.snapshot()), watchdog_timer_(plain_.get_executor()) {
+  smtp::SessionEnv env{[] { return std::chrono::system_clock::now(); }, [] { return new_message_id(); }};
+  session_ = std::make_unique<smtp::ServerSession>(session_options(*snapshot_, ctx.tls != nullptr), *ctx.policy,
+                                                   std::move(env), std::move(facts));
+}
+
+tcp::socket& Connection::lowest() { return tls_ ? tls_->next_layer() : plain_; }
+
+void Connection::set_deadline(Clock::duration d) {
+  auto t = Clock::now() + d;
+  bool earlier = t < deadline_;
+  deadline_ = t;
+  if (earlier) watchdog_timer_.cancel();  // the watchdog re-arms on the earlier time
+}
+
+asio::awaitable<void> Connection::watchdog() {
+  auto self = shared_from_this();
+  while (!closed_) {
+    watchdog_timer_.expires_at(deadline_);
+    co_await watchdog_timer_.async_wait(use_tuple);
+    if (closed_) co_return;
+    if (Clock::now() < deadline_) continue;
+    if (!timed_out_) {
+      // First expiry: wake the reader/writer so that it can say 421 4.4.2; give that write 10 s.
+      timed_out_ = true;
+      deadline_ = Clock::now() + std::chrono::seconds(10);
+      boost::system::error_code ignored;
+      lowest().cancel(ignored);
+    } else {
+      force_close();
+      co_return;
+    }
+  }
+}
+
+void Connection::request_shutdown() {
+  shutdown_requested_ = true;
+  if (idle_read_) {
+    boost::system::error_code ignored;
+    lowest().cancel(ignored);  // wake the idle read; run() then says 421 4.3.2
+  }
+}
+
+void Connection::force_close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  lowest().shutdown(tcp::socket::shutdown_both, ignored);
+  lowest().close(ignored);
+  watchdog_timer_.cancel();
+}
+
+asio::awaitable<bool> Connection::flush() {
+  std::string out = session_->take_output();
+  if (out.empty()) co_return true;
+  if (!timed_out_) set_deadline(snapshot_->service.limits.command_timeout);
+  boost::system::error_code ec;
+  if (tls_) {
+    std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(out), use_tuple);
+  } else {
+    std::tie(ec, std::ignore) = co_await asio::async_write(plain_, asio::buffer(out), use_tuple);
+  }
+  co_return !ec && !closed_;
+}
+
+asio::awaitable<bool> Connection::start_tls() {
+  if (!co_await flush()) co_return false;  // "220 2.0.0 Ready to start TLS"
+  tls_.emplace(std::move(plain_), *ctx_.tls);
+  set_deadline(snapshot_->service.limits.command_timeout);
+  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+  if (ec || timed_out_) {
+    spdlog::info("event=tls_failed {} {}", kv("client", session_->facts().client_ip),
+                 kv("reason", timed_out_ ? std::string("timeout") : ec.message()));
+    session_->tls_failed();
+    co_return false;
+  }
+  tls::PeerInfo peer = tls::peer_info(tls_->native_handle());
+  smtp::TlsInfo info{peer.version, peer.cipher, peer.cert_verified, peer.names};
+  spdlog::info("event=tls {} {} {} cert={} verified={}", kv("client", session_->facts().client_ip),
+               kv("version", peer.version), kv("cipher", peer.cipher), peer.cert_presented ? "yes" : "no",
+               peer.cert_verified ? "yes" : "no");
+  session_->tls_started(info);  // discards every byte buffered before the handshake (CVE-2011-0411)
+  co_return true;
+}
+
+asio::awaitable<void> Connection::commit() {
+  smtp::AcceptedMessage msg = session_->take_message();
+  spool::StoredMessage stored;
+  stored.id = msg.id;
+  stored.envelope = msg.envelope;
+  stored.connection = msg.connection;
+  stored.received_at = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count();
+  stored.data = msg.data;
+  const std::size_t size = stored.data.size();
+  auto result = co_await ctx_.spool->commit(std::move(stored));
+  if (!result) {
+    spdlog::error("event=spool_error {} op=commit {}", kv("id", msg.id), kv("reason", result.error().message));
+  }
+  session_->commit_done(result);  // 250 only after the synced write (spool.hpp THE INVARIANT)
+  if (!result) co_return;
+  std::string rcpts;
+  for (const auto& r : msg.envelope.recipients) rcpts += (rcpts.empty() ? "" : ",") + r.address.str();
+  spdlog::info("event=receive {} {} {} {} {} tls={}", kv("id", msg.id),
+               kv("from", msg.envelope.sender ? msg.envelope.sender->str() : ""), kv("to", rcpts),
+               kv("size", static_cast<long long>(size)), kv("client", msg.connection.client_ip),
+               msg.connection.tls ? "yes" : "no");
+  spool::SpoolEntry entry;
+  entry.id = msg.id;
+  entry.envelope = std::move(msg.envelope);
+  entry.connection = std::move(msg.connection);
+  entry.received_at = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  entry.size = size;
+  entry.done.assign(entry.envelope.recipients.size(), false);
+  ctx_.accepted(std::move(entry), std::move(msg.data));
+}
+
+asio::awaitable<void> Connection::run() {
+  auto self = shared_from_this();
+  asio::co_spawn(plain_.get_executor(), watchdog(), asio::detached);
+  const auto& limits = snapshot_->service.limits;
+  std::array<char, 4096> buf;
+
+  session_->start();
+  if (shutdown_requested_) session_->shutdown();
+  if (!co_await flush()) {
+    force_close();
+    co_return;
+  }
+  while (!closed_) {
+    switch (session_->action()) {
+      case smtp::ServerSession::Action::read: {
+        if (shutdown_requested_ && !session_->in_transaction()) {
+          session_->shutdown();
+          break;
+        }
+        if (timed_out_) {
+          session_->timeout();
+          break;
+        }
+        set_deadline(session_->in_data() ? limits.data_timeout : limits.command_timeout);
+        idle_read_ = !session_->in_transaction();
+        boost::system::error_code ec;
+        std::size_t n = 0;
+        if (tls_) {
+          std::tie(ec, n) = co_await tls_->async_read_some(asio::buffer(buf), use_tuple);
+        } else {
+          std::tie(ec, n) = co_await plain_.async_read_some(asio::buffer(buf), use_tuple);
+        }
+        idle_read_ = false;
+        if (n > 0) session_->feed(std::string_view(buf.data(), n));
+        if (ec) {
+          if (timed_out_ && !closed_) {
+            session_->timeout();
+          } else if (ec == asio::error::operation_aborted && shutdown_requested_ && !closed_) {
+            // woken for shutdown; the next iteration says 421
+          } else {
+            force_close();  // peer closed or reset: nothing more to say
+            co_return;
+          }
+        }
+        break;
+      }
+      case smtp::ServerSession::Action::commit:
+        co_await commit();
+        break;
+      case smtp::ServerSession::Action::start_tls:
+        if (!co_await start_tls()) {
+          force_close();
+          co_return;
+        }
+        break;
+      case smtp::ServerSession::Action::close:
+        co_await flush();
+        force_close();
+        co_return;
+    }
+    if (!co_await flush()) {
+      force_close();
+      co_return;
+    }
+  }
+}
+
+}  // namespace mf::server

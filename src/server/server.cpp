@@ -1,0 +1,265 @@
+#include "server/server.hpp"
+
+#include "config/config.hpp"
+#include "delivery/local_agent.hpp"
+#include "server/connection.hpp"
+#include "server/policy.hpp"
+#include "tls/tls.hpp"
+#include "util/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <unordered_map>
+
+namespace mf::server {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using mf::log::kv;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+struct Server::Impl {
+  asio::io_context io{1};
+  std::atomic<std::shared_ptr<const config::Snapshot>> snapshot;
+  std::unique_ptr<spool::Spool> spool;
+  std::unique_ptr<ServicePolicy> policy;
+  std::unique_ptr<asio::thread_pool> delivery_pool;
+  std::unique_ptr<delivery::LocalDeliveryAgent> agent;
+  ConnectionContext conn_ctx;
+  std::vector<std::pair<config::Listener, std::unique_ptr<tcp::acceptor>>> acceptors;
+  // Connection registry and counters: touched only on the io thread.
+  std::set<std::shared_ptr<Connection>> live;
+  std::unordered_map<std::string, std::uint32_t> per_ip;
+  std::uint32_t total = 0;
+  bool stopping = false;
+
+  std::shared_ptr<const config::Snapshot> current() const { return snapshot.load(); }
+  asio::awaitable<void> accept_loop(const config::Listener& listener, tcp::acceptor& acceptor);
+  asio::awaitable<void> handle(tcp::socket socket, config::Listener listener);
+  asio::awaitable<void> signals();
+  void reload();
+  asio::awaitable<void> shutdown();
+};
+
+namespace {
+
+Result<tcp::endpoint> endpoint_of(const config::HostPort& hp) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(hp.host, ec);
+  if (ec) return make_error("listener address '" + hp.host + "' is not an IP address");
+  return tcp::endpoint(addr, hp.port);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::create(std::shared_ptr<const config::Snapshot> snap) {
+  auto impl = std::make_unique<Impl>();
+  impl->snapshot.store(snap);
+  const auto& svc = snap->service;
+  std::error_code fec;
+  std::filesystem::create_directories(svc.data_dir, fec);
+  if (fec) return make_error("cannot create data_dir " + svc.data_dir + ": " + fec.message());
+  std::filesystem::create_directories(svc.mailbox_store, fec);
+  if (fec) return make_error("cannot create mailbox_store " + svc.mailbox_store + ": " + fec.message());
+
+  auto spool = spool::open_rocks_spool({(std::filesystem::path(svc.data_dir) / "spool").string()});
+  if (!spool) return make_error("cannot open the spool: " + spool.error().message);
+  impl->spool = std::move(*spool);
+
+  std::shared_ptr<asio::ssl::context> tls_ctx;
+  if (svc.tls) {
+    auto ctx = tls::make_server_context(*svc.tls);
+    if (!ctx) return ctx.error();
+    tls_ctx = *ctx;
+  }
+
+  Impl* raw = impl.get();
+  auto source = [raw] { return raw->current(); };
+  impl->policy = std::make_unique<ServicePolicy>(source, *impl->spool);
+  impl->delivery_pool = std::make_unique<asio::thread_pool>(2);
+  impl->agent = std::make_unique<delivery::LocalDeliveryAgent>(impl->delivery_pool->get_executor(), *impl->spool, source);
+  impl->conn_ctx.snapshot = source;
+  impl->conn_ctx.tls = tls_ctx;
+  impl->conn_ctx.spool = impl->spool.get();
+  impl->conn_ctx.policy = impl->policy.get();
+  impl->conn_ctx.accepted = [raw](spool::SpoolEntry entry, std::string data) {
+    raw->agent->submit(std::move(entry), std::move(data));
+  };
+
+  for (const auto& l : svc.listeners) {
+    auto ep = endpoint_of(l.address);
+    if (!ep) return ep.error();
+    auto acc = std::make_unique<tcp::acceptor>(impl->io);
+    boost::system::error_code ec;
+    acc->open(ep->protocol(), ec);
+    if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acc->bind(*ep, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return make_error("cannot listen on " + l.address.host + ":" + std::to_string(l.address.port) +
+                              " (listener " + l.name + "): " + ec.message());
+    impl->acceptors.emplace_back(l, std::move(acc));
+  }
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  if (impl_->agent) impl_->agent->stop();
+  if (impl_->delivery_pool) impl_->delivery_pool->join();
+}
+
+asio::awaitable<void> Server::Impl::accept_loop(const config::Listener& listener, tcp::acceptor& acceptor) {
+  asio::steady_timer backoff(io);
+  while (!stopping) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (stopping) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      // EMFILE/ENFILE and friends: back off instead of spinning (STYLE habit 9).
+      spdlog::warn("event=accept_error {} {}", kv("listener", listener.name), kv("reason", ec.message()));
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(use_tuple);
+      continue;
+    }
+    asio::co_spawn(io, handle(std::move(socket), listener), asio::detached);
+  }
+}
+
+asio::awaitable<void> Server::Impl::handle(tcp::socket socket, config::Listener listener) {
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) co_return;
+  socket.set_option(tcp::no_delay(true), ec);
+  ConnectionFacts facts;
+  facts.listener = listener.name;
+  auto addr = remote.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  facts.client_ip = addr.to_string();
+  facts.client_port = remote.port();
+  const std::string ip = facts.client_ip;
+  auto snap = current();
+  const auto& limits = snap->service.limits;
+
+  // Connection caps answer at connect, before any session state exists (catalogue E01, E02).
+  std::string refusal;
+  if (total >= limits.max_connections) {
+    refusal = "421 4.3.2 " + snap->service.hostname + " Error: too many connections\r\n";
+  } else if (per_ip[ip] >= limits.max_connections_per_ip) {
+    refusal = "421 4.7.0 " + snap->service.hostname + " Error: too many connections from " + ip + "\r\n";
+  }
+  if (!refusal.empty()) {
+    spdlog::warn("event=refuse {} reason=connection_limit", kv("client", ip));
+    asio::steady_timer guard(io, std::chrono::seconds(5));
+    guard.async_wait([&socket](boost::system::error_code e) {
+      if (!e) socket.close();
+    });
+    co_await asio::async_write(socket, asio::buffer(refusal), use_tuple);
+    guard.cancel();
+    socket.close(ec);
+    if (per_ip[ip] == 0) per_ip.erase(ip);
+    co_return;
+  }
+
+  ++total;
+  ++per_ip[ip];
+  spdlog::info("event=connect {} {} {}", kv("listener", listener.name), kv("client", ip),
+               kv("port", static_cast<long long>(facts.client_port)));
+  auto conn = std::make_shared<Connection>(std::move(socket), std::move(facts), conn_ctx);
+  live.insert(conn);
+  if (stopping) conn->request_shutdown();
+  co_await conn->run();
+  live.erase(conn);
+  --total;
+  if (--per_ip[ip] == 0) per_ip.erase(ip);
+  spdlog::info("event=disconnect {}", kv("client", ip));
+}
+
+void Server::Impl::reload() {
+  auto old = current();
+  auto loaded = config::load_file(old->source_path);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) spdlog::error("event=reload_error {}", kv("error", e.str()));
+    spdlog::error("event=reload_refused {} reason=\"configuration has errors; the old one stays in force\"",
+                  kv("config", old->source_path));
+    return;
+  }
+  snapshot.store(loaded.snapshot);
+  spdlog::info("event=reload {} note=\"listeners, TLS files and data_dir changes need a restart\"",
+               kv("config", old->source_path));
+}
+
+asio::awaitable<void> Server::Impl::signals() {
+  asio::signal_set set(io, SIGTERM, SIGINT, SIGHUP);
+  while (true) {
+    auto [ec, sig] = co_await set.async_wait(use_tuple);
+    if (ec) co_return;
+    if (sig == SIGHUP) {
+      reload();
+      continue;
+    }
+    spdlog::info("event=shutdown signal={}", sig == SIGTERM ? "TERM" : "INT");
+    co_await shutdown();
+    co_return;
+  }
+}
+
+asio::awaitable<void> Server::Impl::shutdown() {
+  stopping = true;
+  for (auto& [l, acc] : acceptors) {
+    boost::system::error_code ec;
+    acc->close(ec);
+  }
+  for (const auto& c : live) c->request_shutdown();
+  auto grace = current()->service.limits.shutdown_grace;
+  auto until = std::chrono::steady_clock::now() + grace;
+  asio::steady_timer t(io);
+  while (!live.empty() && std::chrono::steady_clock::now() < until) {
+    t.expires_after(std::chrono::milliseconds(50));
+    co_await t.async_wait(use_tuple);
+  }
+  if (!live.empty()) {
+    spdlog::warn("event=shutdown_forced connections={}", live.size());
+    auto copy = live;
+    for (const auto& c : copy) c->force_close();
+  }
+  agent->stop();
+  io.stop();
+}
+
+int Server::run() {
+  Impl& s = *impl_;
+  auto report = s.spool->recover();
+  if (!report) {
+    spdlog::critical("event=spool_error op=recover {}", kv("reason", report.error().message));
+    return 1;
+  }
+  spdlog::info("event=recover messages={} quarantined={}", report->entries.size(), report->quarantined);
+  for (auto& e : report->entries) s.agent->submit(std::move(e));
+
+  for (auto& [l, acc] : s.acceptors) {
+    spdlog::info("event=listening {} {}", kv("listener", l.name),
+                 kv("address", acc->local_endpoint().address().to_string() + ":" +
+                                   std::to_string(acc->local_endpoint().port())));
+    asio::co_spawn(s.io, s.accept_loop(l, *acc), asio::detached);
+  }
+  asio::co_spawn(s.io, s.signals(), asio::detached);
+  s.io.run();
+  s.agent->stop();
+  s.delivery_pool->join();
+  spdlog::info("event=stopped");
+  return 0;
+}
+
+}  // namespace mf::server
