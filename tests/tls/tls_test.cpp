@@ -93,7 +93,8 @@ TEST(ServerContext, LoadsMatchingPairAndRejectsMismatch) {
   config::TlsFiles mismatch{(dir / "cert.pem").string(), (dir / "other.pem").string(), ""};
   auto r = make_server_context(mismatch);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("does not match"), std::string::npos);
+  // OpenSSL 3 already refuses the key when loading it ("key values mismatch").
+  EXPECT_NE(r.error().message.find("other.pem"), std::string::npos) << r.error().message;
   config::TlsFiles missing{(dir / "nope.pem").string(), (dir / "key.pem").string(), ""};
   EXPECT_FALSE(make_server_context(missing));
   std::filesystem::remove_all(dir);
