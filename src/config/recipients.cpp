@@ -46,6 +46,20 @@ void index_address(const Ctx& ctx, const Located& l, const Path& p, const Addres
                 (same ? std::string("this recipient") : state.describe(it->second)));
 }
 
+// Tenant isolation: a directory address (mailbox, mail_user, group, and every proxy address) must be
+// in one of its own organization's accepted domains — otherwise organization A could list an address
+// of B's domain and capture B's mail (Exchange enforces the same). Mail contacts are external
+// addresses and are exempt.
+void check_owned(const Ctx& ctx, const Located& l, const Path& p, const Address& a, const State& state,
+                 std::size_t org_index) {
+  std::size_t owner = 0;
+  const AcceptedDomain* dom = state.snap.find_accepted_domain(a.domain(), &owner);
+  if (dom != nullptr && owner == org_index) return;
+  ctx.error(l.line, l.column, p,
+            "address '" + a.str() + "' is not in an accepted domain of organization '" +
+                state.snap.organizations[org_index].name + "'");
+}
+
 std::optional<Address> parse_address(const Ctx& ctx, const Located& l, const Path& p) {
   auto a = Address::parse(l.text, true);
   if (!a) {
@@ -81,7 +95,10 @@ void add_recipient(const Ctx& ctx, const RawRecipient& raw, const Path& p, State
       const Path ep = l.is_list ? kp.at(i) : kp;
       if (auto a = parse_address(ctx, l.items[i], ep)) {
         out.push_back(std::move(*a));
-        if (key == "proxy_addresses") index_address(ctx, l.items[i], ep, out.back(), state, self);
+        if (key == "proxy_addresses") {
+          index_address(ctx, l.items[i], ep, out.back(), state, self);
+          if (r.type != RecipientType::mail_contact) check_owned(ctx, l.items[i], ep, out.back(), state, org_index);
+        }
       }
     }
   };
@@ -90,6 +107,7 @@ void add_recipient(const Ctx& ctx, const RawRecipient& raw, const Path& p, State
     if (auto a = parse_address(ctx, *raw.address, ap)) {
       r.address = std::move(*a);
       index_address(ctx, *raw.address, ap, r.address, state, self);
+      if (r.type != RecipientType::mail_contact) check_owned(ctx, *raw.address, ap, r.address, state, org_index);
     }
   } else {
     ctx.error(raw.at.line, raw.at.column, p.key("address"), "'address' is required");

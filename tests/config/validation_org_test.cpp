@@ -286,3 +286,39 @@ TEST(ConfigValidation, RuleScopedConnectorMayOmitRecipientDomains) {
 
 }  // namespace
 }  // namespace mf::config
+
+namespace mf::config {
+namespace {
+
+// Tenant isolation (security catalogue I01 shape): organization b cannot list an address in a's
+// domain, as a primary address or a proxy; mail contacts are external and exempt.
+TEST(RecipientOwnership, AddressesMustBeInTheOrganizationsOwnDomains) {
+  auto r = load_string(R"(service:
+  hostname: mx.test.example
+  listeners: [{name: mx, address: "127.0.0.1:2525"}]
+organizations:
+  - name: a
+    accepted_domains: [{domain: a.example}]
+    recipients:
+      - {type: mailbox, address: boss@a.example}
+  - name: b
+    accepted_domains: [{domain: b.example}]
+    recipients:
+      - {type: mailbox, address: ceo@a.example}
+      - {type: mailbox, address: x@b.example, proxy_addresses: [x@a.example]}
+      - {type: mail_contact, address: partner@elsewhere.example, target_address: partner@elsewhere.example}
+      - {type: group, address: all@nowhere.example, members: [boss@a.example]}
+)",
+                       "/tmp/ownership.yaml");
+  EXPECT_TRUE(testing::has_error(r, "organizations[1].recipients[0].address", 12,
+                                 "not in an accepted domain of organization 'b'"));
+  EXPECT_TRUE(testing::has_error(r, "organizations[1].recipients[1].proxy_addresses[0]", 13,
+                                 "not in an accepted domain of organization 'b'"));
+  EXPECT_TRUE(testing::has_error(r, "organizations[1].recipients[3].address", 15,
+                                 "not in an accepted domain of organization 'b'"));
+  EXPECT_EQ(testing::find_error(r, "organizations[1].recipients[2].address"), nullptr);  // contact: exempt
+  EXPECT_EQ(testing::find_error(r, "organizations[1].recipients[3].members[0]"), nullptr);  // members may be anywhere
+}
+
+}  // namespace
+}  // namespace mf::config
