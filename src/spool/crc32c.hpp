@@ -1,0 +1,16 @@
+// spool/crc32c.hpp — CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of the
+// message bytes in every "d/" record (see spool.hpp). Table driven (slice-by-8), portable, no I/O,
+// thread-safe (the tables are built once at compile time).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace mf::spool {
+
+// Extends `crc` (the value returned for the bytes before `data`; 0 to start) over `data`.
+// crc32c("123456789") == 0xE3069283 (the RFC 3720 check value).
+std::uint32_t crc32c_extend(std::uint32_t crc, std::string_view data);
+inline std::uint32_t crc32c(std::string_view data) { return crc32c_extend(0, data); }
+
+}  // namespace mf::spool
