@@ -1,6 +1,8 @@
 #include "delivery/local_agent.hpp"
 
 #include "delivery/maildir.hpp"
+#include "delivery/outbound.hpp"
+#include "routing/outbound.hpp"
 #include "routing/routing.hpp"
 #include "util/log.hpp"
 
@@ -10,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/as_tuple.hpp>
 
+#include <map>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -23,17 +26,29 @@ struct LocalDeliveryAgent::State : std::enable_shared_from_this<State> {
   asio::any_io_executor executor;
   spool::Spool& spool;
   SnapshotSource snapshot;
+  std::unique_ptr<Tracker> own_tracker;  // when constructed without one
+  Tracker& tracker;
+  OutboundEngine* outbound = nullptr;
   AgentStats stats;
   std::atomic<bool> stopping{false};
   std::mutex timers_mutex;
   std::set<asio::steady_timer*> timers;  // GUARDED_BY(timers_mutex): retry timers to cancel on stop()
 
-  State(asio::any_io_executor ex, spool::Spool& s, SnapshotSource snap)
-      : executor(std::move(ex)), spool(s), snapshot(std::move(snap)) {}
+  State(asio::any_io_executor ex, spool::Spool& s, SnapshotSource snap, Tracker* t, OutboundEngine* out)
+      : executor(std::move(ex)),
+        spool(s),
+        snapshot(std::move(snap)),
+        own_tracker(t ? nullptr : std::make_unique<Tracker>(s, snapshot, system_clock())),
+        tracker(t ? *t : *own_tracker),
+        outbound(out) {}
 
   asio::awaitable<void> run(spool::SpoolEntry entry, std::optional<std::string> data);
-  // One pass over the pending recipients. Returns true when the message needs another attempt later.
-  asio::awaitable<bool> attempt(spool::SpoolEntry& entry, const std::string& data, bool& finished);
+  // Splits the recipients: registers their parts with the tracker and hands remote ones to the
+  // outbound engine. Returns the indexes that need local delivery.
+  std::vector<std::size_t> dispatch(const spool::SpoolEntry& entry);
+  // One pass over `pending` local recipients. Returns true when another attempt is needed later.
+  asio::awaitable<bool> attempt(const spool::SpoolEntry& entry, const std::string& data,
+                                std::vector<std::size_t>& pending);
 };
 
 namespace {
@@ -46,24 +61,69 @@ std::chrono::seconds retry_delay(const config::Snapshot& snap, std::size_t attem
 
 }  // namespace
 
-asio::awaitable<bool> LocalDeliveryAgent::State::attempt(spool::SpoolEntry& entry, const std::string& data,
-                                                          bool& finished) {
+std::vector<std::size_t> LocalDeliveryAgent::State::dispatch(const spool::SpoolEntry& entry) {
   auto snap = snapshot();
-  std::vector<std::size_t> delivered_now;
-  std::vector<std::size_t> failed_now;
+  const auto& rcpts = entry.envelope.recipients;
+  std::vector<std::size_t> parts(rcpts.size(), 0);
+  std::vector<std::size_t> local;
+  std::map<std::string, OutboundWork> remote;  // per next hop
+  const auto message_org = message_organization(*snap, entry.envelope);
+  for (std::size_t i = 0; i < rcpts.size(); ++i) {
+    if (i < entry.done.size() && entry.done[i]) continue;
+    routing::Resolution res = routing::resolve(*snap, rcpts[i].address);
+    if (res.kind == routing::Resolution::Kind::not_found || !res.mailboxes.empty()) {
+      parts[i] += 1;
+      local.push_back(i);
+    }
+    if (outbound == nullptr) {
+      if (!res.remote.empty() && res.mailboxes.empty() && res.kind != routing::Resolution::Kind::not_found) parts[i] = 1;
+      continue;  // remote parts stay pending in the spool
+    }
+    for (const auto& addr : res.remote) {
+      std::size_t org = 0;
+      routing::NextHop hop;
+      if (snap->find_accepted_domain(rcpts[i].address.domain(), &org) != nullptr || message_org) {
+        if (snap->find_accepted_domain(rcpts[i].address.domain(), &org) == nullptr) org = *message_org;
+        hop = routing::next_hop_for(*snap, org, addr.domain());
+      } else {
+        hop.kind = routing::NextHop::Kind::mx;
+        hop.mx_domain = addr.domain().str();
+      }
+      auto& w = remote[hop.key()];
+      if (w.message_id.empty()) {
+        w.message_id = entry.id;
+        w.envelope = entry.envelope;
+        w.hop = hop;
+        w.received_at = entry.received_at;
+      }
+      w.recipients.push_back(OutboundRecipient{i, addr});
+      parts[i] += 1;
+    }
+  }
+  tracker.begin(entry, parts);
+  for (auto& [key, w] : remote) outbound->enqueue(std::move(w));
+  return local;
+}
+
+asio::awaitable<bool> LocalDeliveryAgent::State::attempt(const spool::SpoolEntry& entry, const std::string& data,
+                                                          std::vector<std::size_t>& pending) {
+  auto snap = snapshot();
+  std::vector<RecipientOutcome> outcomes;
+  std::vector<std::size_t> still;
   std::set<std::string> written;  // mailbox keys already written for this message (one copy each)
-  bool retry = false;
-  bool remote_pending = false;
   const std::string return_path = entry.envelope.sender ? entry.envelope.sender->str() : "";
 
-  for (std::size_t i = 0; i < entry.envelope.recipients.size(); ++i) {
-    if (i < entry.done.size() && entry.done[i]) continue;
+  for (std::size_t i : pending) {
     const Address& rcpt = entry.envelope.recipients[i].address;
     routing::Resolution res = routing::resolve(*snap, rcpt);
     if (res.kind == routing::Resolution::Kind::not_found) {
-      spdlog::warn("event=fail {} {} status=5.1.10 {}", kv("id", entry.id), kv("rcpt", rcpt.str()),
-                   kv("reason", "Recipient not found: " + res.reason));
-      failed_now.push_back(i);
+      RecipientOutcome o;
+      o.index = i;
+      o.address = rcpt;
+      o.status = "5.1.10";
+      o.diagnostic = "550 5.1.10 Recipient not found: " + res.reason;
+      outcomes.push_back(std::move(o));
+      stats.failed++;
       continue;
     }
     bool ok = true;
@@ -76,60 +136,37 @@ asio::awaitable<bool> LocalDeliveryAgent::State::attempt(spool::SpoolEntry& entr
         spdlog::warn("event=defer {} {} {}", kv("id", entry.id), kv("mailbox", mb.address.str()),
                      kv("reason", r.error().message));
         ok = false;
-        retry = true;
         break;
       }
       stats.delivered++;
       spdlog::info("event=deliver {} {} {} {}", kv("id", entry.id), kv("rcpt", rcpt.str()),
                    kv("mailbox", mb.address.str()), kv("path", *r));
     }
-    if (!ok) continue;
-    if (!res.remote.empty()) {
-      // Outbound SMTP delivery arrives with the delivery engine; the recipient stays queued.
-      remote_pending = true;
+    if (!ok) {
+      still.push_back(i);
       continue;
     }
-    delivered_now.push_back(i);
+    RecipientOutcome o;
+    o.index = i;
+    o.address = res.mailboxes.empty() ? rcpt : res.mailboxes.front().address;
+    o.delivered = true;
+    o.status = "2.0.0";
+    o.diagnostic = "delivered to mailbox";
+    outcomes.push_back(std::move(o));
   }
-
-  if (!delivered_now.empty() || !failed_now.empty()) {
-    // Delivered and failed recipients are both finished; one synced write records them.
-    std::vector<std::size_t> all = delivered_now;
-    all.insert(all.end(), failed_now.begin(), failed_now.end());
-    auto r = co_await spool.mark_done(entry.id, all, failed_now.empty() ? "delivered" : "delivered/failed");
-    if (!r) {
-      spdlog::error("event=spool_error {} op=mark_done {}", kv("id", entry.id), kv("reason", r.error().message));
-      co_return true;  // try again later; a repeated delivery is allowed, a lost one is not
-    }
-    entry.done.resize(entry.envelope.recipients.size(), false);
-    for (auto i : all) entry.done[i] = true;
-    stats.failed += failed_now.size();
+  if (!outcomes.empty() || still.empty()) {
+    if (!co_await tracker.record(entry.id, outcomes)) co_return true;  // again later: repetition, never loss
   }
-  bool all_done = true;
-  entry.done.resize(entry.envelope.recipients.size(), false);
-  for (bool d : entry.done) all_done = all_done && d;
-  if (all_done) {
-    auto r = co_await spool.remove(entry.id);
-    if (!r) {
-      spdlog::error("event=spool_error {} op=remove {}", kv("id", entry.id), kv("reason", r.error().message));
-      co_return true;
-    }
-    stats.finished++;
-    finished = true;
-    spdlog::info("event=finished {}", kv("id", entry.id));
-    co_return false;
-  }
-  if (remote_pending && !retry) {
-    spdlog::info("event=defer {} reason=\"outbound delivery not available in this version; kept in spool\"",
-                 kv("id", entry.id));
-  }
-  co_return retry;
+  if (still.empty()) stats.finished++;
+  pending = std::move(still);
+  co_return !pending.empty();
 }
 
 asio::awaitable<void> LocalDeliveryAgent::State::run(spool::SpoolEntry entry, std::optional<std::string> data) {
   auto self = shared_from_this();
+  std::vector<std::size_t> pending = dispatch(entry);
   for (std::size_t attempt_no = 0; !stopping; ++attempt_no) {
-    if (!data) {
+    if (!data && !pending.empty()) {
       auto loaded = spool.load_data(entry.id);
       if (!loaded) {
         spdlog::error("event=spool_error {} op=load {}", kv("id", entry.id), kv("reason", loaded.error().message));
@@ -137,9 +174,13 @@ asio::awaitable<void> LocalDeliveryAgent::State::run(spool::SpoolEntry entry, st
         data = std::move(*loaded);
       }
     }
-    bool finished = false;
-    bool again = data ? co_await attempt(entry, *data, finished) : true;
-    if (finished || !again) co_return;
+    // (No temporaries or ?: around co_await: GCC 12 destroys such temporaries twice.)
+    bool again = true;
+    if (data || pending.empty()) {
+      if (!data) data.emplace();
+      again = co_await attempt(entry, *data, pending);
+    }
+    if (!again) co_return;
     stats.deferred++;
     auto delay = retry_delay(*snapshot(), attempt_no);
     asio::steady_timer timer(executor, delay);
@@ -158,7 +199,11 @@ asio::awaitable<void> LocalDeliveryAgent::State::run(spool::SpoolEntry entry, st
 }
 
 LocalDeliveryAgent::LocalDeliveryAgent(asio::any_io_executor executor, spool::Spool& spool, SnapshotSource snapshot)
-    : state_(std::make_shared<State>(std::move(executor), spool, std::move(snapshot))) {}
+    : state_(std::make_shared<State>(std::move(executor), spool, std::move(snapshot), nullptr, nullptr)) {}
+
+LocalDeliveryAgent::LocalDeliveryAgent(asio::any_io_executor executor, spool::Spool& spool, SnapshotSource snapshot,
+                                       Tracker& tracker, OutboundEngine* outbound)
+    : state_(std::make_shared<State>(std::move(executor), spool, std::move(snapshot), &tracker, outbound)) {}
 
 LocalDeliveryAgent::~LocalDeliveryAgent() { stop(); }
 

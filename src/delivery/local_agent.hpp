@@ -8,15 +8,17 @@
 //    lose one (SPEC §7);
 //  - not found any more (authoritative domain, e.g. after a reload): marked done as failed 5.1.10 and
 //    logged (the NDR itself comes with the delivery engine);
-//  - remote (mail_user, contacts, relay domains): left pending in the spool for outbound delivery,
-//    which is not implemented yet (issue 3) — logged as deferred.
-// When every recipient is done the message is removed from the spool. A Maildir failure (disk full,
+//  - remote (mail_user targets, contacts, relay domains, remote group members): grouped per next hop
+//    and handed to the OutboundEngine once per submit (without one they stay in the spool).
+// Outcomes go through the Tracker, which writes NDRs, marks recipients done and removes the message
+// when every recipient is done. A Maildir failure (disk full,
 // I/O error) is retried on service.queue.retry_intervals.
 // Threading: all work runs on the given executor (a thread pool: Maildir writes block). submit() is
 // thread-safe. stop() cancels retry timers; in-flight writes finish.
 #pragma once
 
 #include "config/snapshot.hpp"
+#include "delivery/tracker.hpp"
 #include "spool/spool.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -36,11 +38,16 @@ struct AgentStats {
   std::atomic<std::uint64_t> finished{0};   // messages removed from the spool
 };
 
+class OutboundEngine;
+
 class LocalDeliveryAgent {
  public:
-  using SnapshotSource = std::function<std::shared_ptr<const config::Snapshot>()>;
-
+  // Local delivery only (remote recipients stay in the spool); outcomes go through an own Tracker.
   LocalDeliveryAgent(boost::asio::any_io_executor executor, spool::Spool& spool, SnapshotSource snapshot);
+  // The dispatcher of the server: remote recipients are grouped per next hop (routing::next_hop_for)
+  // and handed to `outbound`; every outcome goes through `tracker`.
+  LocalDeliveryAgent(boost::asio::any_io_executor executor, spool::Spool& spool, SnapshotSource snapshot,
+                     Tracker& tracker, OutboundEngine* outbound);
   ~LocalDeliveryAgent();
 
   // Deliver `entry`; `data` is the message bytes when the caller still has them (else they are read

@@ -2,6 +2,9 @@
 
 #include "config/config.hpp"
 #include "delivery/local_agent.hpp"
+#include "delivery/outbound.hpp"
+#include "delivery/tracker.hpp"
+#include "dns/resolver.hpp"
 #include "server/connection.hpp"
 #include "server/policy.hpp"
 #include "tls/tls.hpp"
@@ -18,6 +21,7 @@
 #include <boost/asio/write.hpp>
 
 #include <atomic>
+#include <thread>
 #include <filesystem>
 #include <set>
 #include <unordered_map>
@@ -35,6 +39,13 @@ struct Server::Impl {
   std::unique_ptr<spool::Spool> spool;
   std::unique_ptr<ServicePolicy> policy;
   std::unique_ptr<asio::thread_pool> delivery_pool;
+  // Outbound delivery: its own single-threaded io_context (the engine's and resolver's strand).
+  asio::io_context outbound_io{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> outbound_work;
+  std::thread outbound_thread;
+  std::unique_ptr<delivery::Tracker> tracker;
+  std::unique_ptr<dns::Resolver> resolver;
+  std::unique_ptr<delivery::OutboundEngine> outbound;
   std::unique_ptr<delivery::LocalDeliveryAgent> agent;
   ConnectionContext conn_ctx;
   std::vector<std::pair<config::Listener, std::unique_ptr<tcp::acceptor>>> acceptors;
@@ -50,6 +61,7 @@ struct Server::Impl {
   asio::awaitable<void> signals();
   void reload();
   asio::awaitable<void> shutdown();
+  void stop_delivery();
 };
 
 namespace {
@@ -88,7 +100,20 @@ Result<std::unique_ptr<Server>> Server::create(std::shared_ptr<const config::Sna
   auto source = [raw] { return raw->current(); };
   impl->policy = std::make_unique<ServicePolicy>(source, *impl->spool);
   impl->delivery_pool = std::make_unique<asio::thread_pool>(2);
-  impl->agent = std::make_unique<delivery::LocalDeliveryAgent>(impl->delivery_pool->get_executor(), *impl->spool, source);
+  auto client_ctx = tls::make_client_context(svc.tls ? &*svc.tls : nullptr);
+  if (!client_ctx) return client_ctx.error();
+  impl->tracker = std::make_unique<delivery::Tracker>(*impl->spool, source, system_clock());
+  impl->resolver = dns::make_unbound_resolver(impl->outbound_io.get_executor(), svc.dns, system_clock());
+  impl->outbound = std::make_unique<delivery::OutboundEngine>(impl->outbound_io.get_executor(), *impl->spool,
+                                                              *impl->tracker, source, *impl->resolver, system_clock(),
+                                                              *client_ctx, delivery::OutboundEngine::Options{});
+  impl->agent = std::make_unique<delivery::LocalDeliveryAgent>(impl->delivery_pool->get_executor(), *impl->spool, source,
+                                                               *impl->tracker, impl->outbound.get());
+  impl->tracker->set_submit([raw](spool::SpoolEntry entry, std::string data) {
+    raw->agent->submit(std::move(entry), std::move(data));
+  });
+  impl->outbound_work.emplace(impl->outbound_io.get_executor());
+  impl->outbound_thread = std::thread([raw] { raw->outbound_io.run(); });
   impl->conn_ctx.snapshot = source;
   impl->conn_ctx.tls = tls_ctx;
   impl->conn_ctx.spool = impl->spool.get();
@@ -115,10 +140,18 @@ Result<std::unique_ptr<Server>> Server::create(std::shared_ptr<const config::Sna
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Server::~Server() {
-  if (impl_->agent) impl_->agent->stop();
-  if (impl_->delivery_pool) impl_->delivery_pool->join();
+void Server::Impl::stop_delivery() {
+  if (agent) agent->stop();
+  if (outbound) outbound->stop();
+  if (delivery_pool) delivery_pool->join();
+  // Deliveries in flight are cut off; their recipients are not marked done, so they are repeated
+  // after the restart (never lost).
+  outbound_work.reset();
+  outbound_io.stop();
+  if (outbound_thread.joinable()) outbound_thread.join();
 }
+
+Server::~Server() { impl_->stop_delivery(); }
 
 asio::awaitable<void> Server::Impl::accept_loop(const config::Listener& listener, tcp::acceptor& acceptor) {
   asio::steady_timer backoff(io);
@@ -256,8 +289,7 @@ int Server::run() {
   }
   asio::co_spawn(s.io, s.signals(), asio::detached);
   s.io.run();
-  s.agent->stop();
-  s.delivery_pool->join();
+  s.stop_delivery();
   spdlog::info("event=stopped");
   return 0;
 }

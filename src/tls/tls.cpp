@@ -53,6 +53,28 @@ Result<std::shared_ptr<boost::asio::ssl::context>> make_server_context(const con
   return ctx;
 }
 
+Result<std::shared_ptr<boost::asio::ssl::context>> make_client_context(const config::TlsFiles* files) {
+  namespace ssl = boost::asio::ssl;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  if (files != nullptr && !files->certificate.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(native, files->certificate.c_str()) != 1)
+      return make_error("cannot load certificate " + files->certificate + ": " + openssl_error());
+    if (SSL_CTX_use_PrivateKey_file(native, files->key.c_str(), SSL_FILETYPE_PEM) != 1)
+      return make_error("cannot load private key " + files->key + ": " + openssl_error());
+  }
+  if (files != nullptr && !files->ca_bundle.empty()) {
+    if (SSL_CTX_load_verify_locations(native, files->ca_bundle.c_str(), nullptr) != 1)
+      return make_error("cannot load CA bundle " + files->ca_bundle + ": " + openssl_error());
+  } else {
+    SSL_CTX_set_default_verify_paths(native);
+  }
+  SSL_CTX_set_verify(native, SSL_VERIFY_PEER, accept_any);
+  return ctx;
+}
+
 std::vector<std::string> certificate_names(X509* cert) {
   std::vector<std::string> names;
   if (cert == nullptr) return names;
@@ -93,7 +115,9 @@ PeerInfo peer_info(SSL* ssl) {
   X509* cert = SSL_get1_peer_certificate(ssl);
   if (cert != nullptr) {
     info.cert_presented = true;
-    info.cert_verified = SSL_get_verify_result(ssl) == X509_V_OK;
+    const long verify = SSL_get_verify_result(ssl);
+    info.cert_verified = verify == X509_V_OK;
+    if (!info.cert_verified) info.verify_error = X509_verify_cert_error_string(verify);
     info.names = certificate_names(cert);
     X509_free(cert);
   }

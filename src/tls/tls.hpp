@@ -23,11 +23,18 @@ namespace mf::tls {
 
 Result<std::shared_ptr<boost::asio::ssl::context>> make_server_context(const config::TlsFiles& files);
 
+// The client context for outbound STARTTLS (R-OUT-9): TLS 1.2+, trusts ca_bundle (else the system
+// CAs), presents the service certificate as client certificate when `files` has one. Verification
+// never fails the handshake: the result is read with peer_info() and judged by the connector's TLS
+// policy (an opportunistic connector accepts any certificate).
+Result<std::shared_ptr<boost::asio::ssl::context>> make_client_context(const config::TlsFiles* files);
+
 struct PeerInfo {
   std::string version;  // "TLSv1.3"
   std::string cipher;
   bool cert_presented = false;
   bool cert_verified = false;       // chain verified to a trusted CA and in date
+  std::string verify_error;         // why not ("self-signed certificate", "certificate has expired"...)
   std::vector<std::string> names;   // subject CN and DNS SANs, lower-cased, each once
 };
 

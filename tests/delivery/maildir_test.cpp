@@ -1,6 +1,7 @@
 // Tests for delivery/maildir.hpp: the tree and file layout, unique names, path-escape attempts from
 // hostile local parts and organization names, and write failures that must leave nothing in new/.
 #include "delivery/maildir.hpp"
+#include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,22 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "mailflow-maildir-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using test::TempDir;
 
 Address addr(std::string_view text) { return Address::parse(text, /*allow_utf8=*/true).value(); }
 

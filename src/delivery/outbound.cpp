@@ -1,0 +1,649 @@
+#include "delivery/outbound.hpp"
+
+#include "queue/queue.hpp"
+#include "smtp/client_session.hpp"
+#include "tls/tls.hpp"
+#include "util/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <random>
+#include <set>
+
+namespace mf::delivery {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using mf::log::kv;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// A concrete address to connect to, with the name it was found under (for TLS checks and logs).
+struct Target {
+  std::string name;  // host name, or the IP text for literals
+  IpAddress ip;
+  std::uint16_t port = 25;
+  std::string label() const { return name == ip.str() ? name : name + "[" + ip.str() + "]"; }
+};
+
+// Why no target list could be built: permanent (NXDOMAIN, null MX, own address) or temporary.
+struct HostFailure {
+  bool permanent = false;
+  std::string status;  // enhanced code
+  std::string text;
+};
+
+std::string reply_text(const Reply& r) { return r.one_line(); }
+
+}  // namespace
+
+struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
+  asio::any_io_executor executor;
+  spool::Spool& spool;
+  Tracker& tracker;
+  SnapshotSource snapshot;
+  dns::Resolver& resolver;
+  const Clock& clock;
+  std::shared_ptr<asio::ssl::context> tls_client;
+  Options options;
+  OutboundStats stats;
+
+  // Engine state: touched only on `executor`.
+  queue::WaitQueue waiting;
+  queue::ReadyQueues ready;
+  std::map<std::string, OutboundWork> work;     // job key (message id | hop key) → payload
+  std::map<std::string, routing::NextHop> hops;  // hop key → next hop
+  std::map<std::string, std::string> last_error;  // job key → last temporary error
+  routing::RoundRobin round_robin;
+  std::mt19937 rng{std::random_device{}()};
+  asio::steady_timer timer;
+  bool stopping = false;
+
+  Impl(asio::any_io_executor ex, spool::Spool& s, Tracker& t, SnapshotSource snap, dns::Resolver& r,
+       const Clock& c, std::shared_ptr<asio::ssl::context> tls, Options o)
+      : executor(ex), spool(s), tracker(t), snapshot(std::move(snap)), resolver(r), clock(c),
+        tls_client(std::move(tls)), options(o), ready(10000, o.connections_per_hop), timer(ex) {}
+
+  void add(OutboundWork w);
+  void kick();
+  void promote_due();
+  asio::awaitable<void> wake_loop();
+  asio::awaitable<void> connection(std::string hop_key);
+  asio::awaitable<std::variant<std::vector<Target>, HostFailure>> targets(const routing::NextHop& hop);
+  asio::awaitable<void> resolve_name(const std::string& name, std::uint16_t port, bool via_mx,
+                                     std::vector<Target>& out, std::string& error, bool& permanent);
+  asio::awaitable<void> finish_job(queue::Job job, std::vector<RecipientOutcome> final_outcomes,
+                                   std::vector<OutboundRecipient> remaining, std::string error);
+};
+
+namespace {
+
+std::string job_key(const std::string& id, const std::string& hop) { return id + "|" + hop; }
+
+std::int64_t unix_now(const Clock& c) {
+  return std::chrono::duration_cast<std::chrono::seconds>(c.now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+void OutboundEngine::Impl::add(OutboundWork w) {
+  const std::string hop_key = w.hop.key();
+  const std::string key = job_key(w.message_id, hop_key);
+  hops[hop_key] = w.hop;
+  queue::Job job;
+  job.message_id = key;
+  job.hop_key = hop_key;
+  job.received_at = SysTime{std::chrono::seconds{w.received_at}};
+  job.due = clock.now();
+  auto it = work.find(key);
+  if (it != work.end()) {
+    // The same message and hop again (a repeated submit): merge the recipients.
+    for (auto& r : w.recipients) it->second.recipients.push_back(std::move(r));
+    return;
+  }
+  work.emplace(key, std::move(w));
+  waiting.push(std::move(job));
+}
+
+// Moves due jobs into the ready queues and opens connections for hops with work and a free slot.
+void OutboundEngine::Impl::promote_due() {
+  for (auto& job : waiting.pop_due(clock.now())) {
+    if (!ready.push(job)) {  // that hop's ready queue is full: keep it waiting a little longer
+      job.due = clock.now() + std::chrono::seconds(1);
+      waiting.push(std::move(job));
+    }
+  }
+  while (auto hop = ready.start_connection()) {
+    stats.connections++;
+    asio::co_spawn(executor, connection(*hop), asio::detached);
+  }
+}
+
+void OutboundEngine::Impl::kick() {
+  if (stopping) return;
+  promote_due();
+  timer.cancel();  // wake_loop re-arms for the new earliest due time
+}
+
+asio::awaitable<void> OutboundEngine::Impl::wake_loop() {
+  auto self = shared_from_this();
+  while (!stopping) {
+    auto due = waiting.next_due();
+    auto wait = std::chrono::steady_clock::duration(std::chrono::hours(1));
+    if (due) {
+      auto d = *due - clock.now();
+      wait = d.count() < 0 ? std::chrono::steady_clock::duration::zero()
+                           : std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
+      // Never sleep past a second beyond due: the wall clock may be adjusted.
+      wait = std::min(wait, std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::seconds(1)));
+    }
+    timer.expires_after(wait);
+    co_await timer.async_wait(use_tuple);
+    if (stopping) break;
+    if (waiting.next_due() && *waiting.next_due() <= clock.now()) promote_due();
+  }
+}
+
+asio::awaitable<void> OutboundEngine::Impl::resolve_name(const std::string& name, std::uint16_t port, bool via_mx,
+                                                         std::vector<Target>& out, std::string& error,
+                                                         bool& permanent) {
+  std::vector<std::string> names;
+  if (via_mx) {
+    auto mx = co_await resolver.mx(name);
+    switch (mx.status) {
+      case dns::Status::ok: {
+        std::vector<std::pair<std::uint16_t, std::string>> recs;
+        for (auto& r : mx.records) recs.emplace_back(r.preference, r.host);
+        names = routing::order_mx(std::move(recs), rng);
+        break;
+      }
+      case dns::Status::nodata:
+        names.push_back(name);  // implicit MX (RFC 5321 §5.1)
+        break;
+      case dns::Status::null_mx:
+        error = "5.1.10|" + name + " does not accept mail (null MX)";
+        permanent = true;
+        co_return;
+      case dns::Status::nxdomain:
+        error = "5.4.4|Unable to route: " + name + " does not exist (NXDOMAIN)";
+        permanent = true;
+        co_return;
+      case dns::Status::temp_fail:
+        error = "4.4.3|DNS lookup of MX " + name + " failed: " + mx.error;
+        co_return;
+    }
+  } else {
+    names.push_back(name);
+  }
+  for (const auto& n : names) {
+    auto a = co_await resolver.addresses(n);
+    if (a.status == dns::Status::ok) {
+      for (const auto& ip : a.addresses) out.push_back(Target{n, ip, port});
+    } else if (error.empty() || error.starts_with("5")) {
+      if (a.status == dns::Status::temp_fail) {
+        error = "4.4.3|DNS lookup of " + n + " failed: " + a.error;
+      } else if (names.size() == 1) {
+        error = "5.4.4|Unable to route: no address for " + n + " (" + dns::to_string(a.status) + ")";
+        permanent = !via_mx || n == name;
+      } else {
+        error = "4.4.3|no address for MX host " + n;
+      }
+    }
+  }
+  if (!out.empty()) permanent = false;
+}
+
+asio::awaitable<std::variant<std::vector<Target>, HostFailure>> OutboundEngine::Impl::targets(
+    const routing::NextHop& hop) {
+  auto snap = snapshot();
+  const std::uint16_t default_port = snap->service.remote_smtp_port;
+  std::vector<Target> out;
+  std::string error;
+  bool permanent = false;
+  if (hop.kind == routing::NextHop::Kind::smart_hosts) {
+    auto rotation = round_robin.rotation(hop.key(), hop.smart_hosts);
+    for (const auto& c : routing::smart_host_candidates(rotation, default_port)) {
+      if (c.is_ip) {
+        auto ip = IpAddress::parse(c.name);
+        if (ip) out.push_back(Target{c.name, *ip, c.port});
+        continue;
+      }
+      std::string e;
+      bool p = false;
+      co_await resolve_name(c.name, c.port, /*via_mx=*/true, out, e, p);
+      if (!e.empty()) error = e;  // smart host failures are temporary unless nothing resolves (below)
+    }
+    if (out.empty()) {
+      // A smart host that cannot be resolved is a configuration problem on our side: keep trying.
+      if (error.empty()) error = "4.4.3|no smart host address";
+      if (error.starts_with("5")) error = "4" + error.substr(1);
+      co_return HostFailure{false, error.substr(0, error.find('|')), error.substr(error.find('|') + 1)};
+    }
+  } else {
+    co_await resolve_name(hop.mx_domain, default_port, /*via_mx=*/true, out, error, permanent);
+    if (out.empty()) {
+      if (error.empty()) error = "4.4.3|no address";
+      co_return HostFailure{permanent, error.substr(0, error.find('|')), error.substr(error.find('|') + 1)};
+    }
+  }
+  // R-LOOP-1: never connect to ourselves.
+  std::vector<Target> kept;
+  for (auto& t : out) {
+    if (!routing::is_own_listener(*snap, t.ip, t.port)) kept.push_back(std::move(t));
+  }
+  if (kept.empty()) {
+    co_return HostFailure{true, "5.3.5", "System incorrectly configured: the next hop " + out.front().label() +
+                                              " is this server (mail loop)"};
+  }
+  co_return kept;
+}
+
+namespace {
+
+// One SMTP connection to one target, driven by smtp::ClientSession.
+class ClientConnection {
+ public:
+  ClientConnection(asio::any_io_executor ex, std::shared_ptr<asio::ssl::context> ctx)
+      : stream_(tcp::socket(ex), *ctx), timer_(ex) {}
+
+  // Connects and runs the session up to the first `ready` (or close). Returns false when the
+  // connection could not be set up; `error` then says why.
+  asio::awaitable<bool> open(const Target& t, const std::optional<IpAddress>& source, std::chrono::seconds connect_timeout,
+                             smtp::ClientOptions opts, const routing::TlsRequirement& req, std::string& error) {
+    target_ = t;
+    req_ = req;
+    auto addr = asio::ip::make_address(t.ip.str());
+    tcp::endpoint ep(addr, t.port);
+    auto& sock = stream_.next_layer();
+    boost::system::error_code ec;
+    sock.open(ep.protocol(), ec);
+    if (ec) {
+      error = "socket: " + ec.message();
+      co_return false;
+    }
+    if (source) {
+      auto src = asio::ip::make_address(source->str(), ec);
+      if (!ec && src.is_v4() == addr.is_v4()) {
+        sock.bind(tcp::endpoint(src, 0), ec);
+        if (ec) {
+          error = "bind to source address " + source->str() + ": " + ec.message();
+          co_return false;
+        }
+      }
+    }
+    timer_.expires_after(connect_timeout);
+    auto r = co_await (sock.async_connect(ep, use_tuple) || timer_.async_wait(use_tuple));
+    if (r.index() == 1) {
+      error = "connection timed out";
+      co_return false;
+    }
+    if (auto [e] = std::get<0>(r); e) {
+      error = e == asio::error::connection_refused ? "connection refused" : e.message();
+      co_return false;
+    }
+    session_ = std::make_unique<smtp::ClientSession>(std::move(opts));
+    co_await drive();
+    if (session_->action() != smtp::ClientSession::Action::ready) {
+      auto f = session_->session_failure();
+      error = f ? reply_text(*f) : "connection closed";
+      failure_ = f;
+      co_return false;
+    }
+    co_return true;
+  }
+
+  smtp::ClientSession& session() { return *session_; }
+  const Target& target() const { return target_; }
+  std::optional<Reply> failure() const { return failure_; }
+  bool tls_reconnect() const { return tls_reconnect_; }
+  bool usable() const { return session_ && session_->action() == smtp::ClientSession::Action::ready; }
+
+  asio::awaitable<void> send(smtp::OutboundMessage msg) {
+    session_->send(std::move(msg));
+    co_await drive();
+  }
+
+  asio::awaitable<void> quit() {
+    if (usable()) {
+      session_->quit();
+      co_await drive();
+    }
+    boost::system::error_code ec;
+    stream_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.next_layer().close(ec);
+  }
+
+ private:
+  asio::awaitable<bool> write(const std::string& out, std::chrono::seconds limit) {
+    if (out.empty()) co_return true;
+    timer_.expires_after(limit);
+    if (tls_) {
+      auto r = co_await (asio::async_write(stream_, asio::buffer(out), use_tuple) || timer_.async_wait(use_tuple));
+      co_return r.index() == 0 && !std::get<0>(std::get<0>(r));
+    }
+    auto r = co_await (asio::async_write(stream_.next_layer(), asio::buffer(out), use_tuple) || timer_.async_wait(use_tuple));
+    co_return r.index() == 0 && !std::get<0>(std::get<0>(r));
+  }
+
+  // Shuttles bytes until the session is ready or closed.
+  asio::awaitable<void> drive() {
+    using Action = smtp::ClientSession::Action;
+    std::array<char, 16384> buf;
+    while (true) {
+      const std::string out = session_->take_output();
+      const Action a = session_->action();
+      // DATA blocks get the 3-minute data-block write timeout of RFC 5321 §4.5.3.2 per 16 KiB at least.
+      if (!co_await write(out, std::chrono::seconds(180))) {
+        session_->connection_lost("write to " + target_.label() + " failed or timed out");
+        continue;
+      }
+      if (a == Action::ready) co_return;
+      if (a == Action::close) {
+        boost::system::error_code ec;
+        stream_.next_layer().close(ec);
+        co_return;
+      }
+      if (a == Action::start_tls) {
+        SSL_set_tlsext_host_name(stream_.native_handle(), target_.name.c_str());
+        timer_.expires_after(std::chrono::seconds(60));
+        auto r = co_await (stream_.async_handshake(asio::ssl::stream_base::client, use_tuple) ||
+                           timer_.async_wait(use_tuple));
+        std::string herr;
+        bool ok = r.index() == 0 && !std::get<0>(std::get<0>(r));
+        if (!ok) herr = r.index() == 1 ? "timed out" : std::get<0>(std::get<0>(r)).message();
+        tls::PeerInfo info;
+        if (ok) info = tls::peer_info(stream_.native_handle());
+        auto verdict = routing::tls_decide(req_, true, ok, herr, info.cert_verified, info.names);
+        if (verdict.verdict == routing::TlsVerdict::proceed_tls) {
+          tls_ = true;
+          session_->tls_started();
+          spdlog::debug("event=tls host={} version={} cipher={}", target_.label(), info.version, info.cipher);
+        } else {
+          tls_reconnect_ = verdict.reconnect;
+          std::string reason = verdict.reason;
+          if (ok && !info.cert_verified && reason.find("trusted") != std::string::npos && !info.verify_error.empty())
+            reason += " (" + info.verify_error + ")";
+          session_->tls_failed(reason.empty() ? "TLS handshake failed: " + herr : reason);
+        }
+        continue;
+      }
+      // Action::read
+      timer_.expires_after(session_->timeout());
+      std::size_t n = 0;
+      boost::system::error_code ec;
+      if (tls_) {
+        auto r = co_await (stream_.async_read_some(asio::buffer(buf), use_tuple) || timer_.async_wait(use_tuple));
+        if (r.index() == 1) {
+          session_->connection_lost("timeout waiting for " + target_.label());
+          continue;
+        }
+        std::tie(ec, n) = std::get<0>(r);
+      } else {
+        auto r = co_await (stream_.next_layer().async_read_some(asio::buffer(buf), use_tuple) ||
+                           timer_.async_wait(use_tuple));
+        if (r.index() == 1) {
+          session_->connection_lost("timeout waiting for " + target_.label());
+          continue;
+        }
+        std::tie(ec, n) = std::get<0>(r);
+      }
+      if (ec) {
+        session_->connection_lost(ec == asio::error::eof ? "connection closed by " + target_.label()
+                                                         : "connection to " + target_.label() + " lost: " + ec.message());
+        continue;
+      }
+      session_->feed(std::string_view(buf.data(), n));
+    }
+  }
+
+  asio::ssl::stream<tcp::socket> stream_;
+  asio::steady_timer timer_;
+  std::unique_ptr<smtp::ClientSession> session_;
+  Target target_;
+  routing::TlsRequirement req_;
+  std::optional<Reply> failure_;
+  bool tls_ = false;
+  bool tls_reconnect_ = false;
+};
+
+smtp::ClientOptions::Tls client_tls(const routing::TlsRequirement& req) {
+  return req.starttls_required ? smtp::ClientOptions::Tls::required : smtp::ClientOptions::Tls::opportunistic;
+}
+
+}  // namespace
+
+asio::awaitable<void> OutboundEngine::Impl::finish_job(queue::Job job, std::vector<RecipientOutcome> final_outcomes,
+                                                       std::vector<OutboundRecipient> remaining, std::string error) {
+  auto snap = snapshot();
+  auto it = work.find(job.message_id);
+  if (it == work.end()) co_return;
+  OutboundWork& w = it->second;
+  const auto& q = snap->service.queue;
+  if (!remaining.empty() && queue::expired(q, job.received_at, clock.now())) {
+    for (auto& r : remaining) {
+      RecipientOutcome o;
+      o.index = r.index;
+      o.address = r.address;
+      o.status = "4.4.7";
+      o.diagnostic = "Message expired, " + (error.empty() ? std::string("not delivered") : error);
+      o.expired = true;
+      final_outcomes.push_back(std::move(o));
+    }
+    remaining.clear();
+  }
+  for (auto& o : final_outcomes) (o.delivered ? stats.delivered : stats.failed)++;
+  if (!final_outcomes.empty()) {
+    const std::string id = w.message_id;
+    bool ok = co_await tracker.record(id, final_outcomes);
+    if (!ok) {
+      // The outcome is not durable: deliver those recipients again later (repetition, never loss).
+      for (auto& o : final_outcomes) remaining.push_back(OutboundRecipient{o.index, o.address});
+      if (error.empty()) error = "spool write failed";
+    }
+  }
+  it = work.find(job.message_id);
+  if (it == work.end()) co_return;
+  if (remaining.empty()) {
+    work.erase(it);
+    last_error.erase(job.message_id);
+    co_return;
+  }
+  it->second.recipients = std::move(remaining);
+  last_error[job.message_id] = error;
+  stats.deferred++;
+  job.attempts++;
+  job.due = queue::next_attempt(q, job.received_at, job.attempts, clock.now());
+  spdlog::info("event=defer {} {} attempts={} {}", kv("id", it->second.message_id), kv("hop", job.hop_key), job.attempts,
+               kv("reason", error));
+  waiting.push(std::move(job));
+}
+
+asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
+  auto self = shared_from_this();
+  auto snap = snapshot();
+  const routing::NextHop hop = hops[hop_key];
+  std::optional<std::variant<std::vector<Target>, HostFailure>> resolved;
+  std::vector<Target> list;
+  std::set<std::size_t> dead;  // targets that failed at connection level in this run
+  std::unique_ptr<ClientConnection> conn;
+  std::size_t conn_index = 0;
+
+  while (!stopping) {
+    auto job = ready.next_job(hop_key);
+    if (!job) break;
+    auto wit = work.find(job->message_id);
+    if (wit == work.end()) continue;
+    const std::string id = wit->second.message_id;
+
+    if (!resolved) {
+      resolved = co_await targets(hop);
+      if (auto* l = std::get_if<std::vector<Target>>(&*resolved)) list = *l;
+    }
+    if (auto* f = std::get_if<HostFailure>(&*resolved)) {
+      std::vector<RecipientOutcome> outcomes;
+      std::vector<OutboundRecipient> remaining;
+      for (auto& r : wit->second.recipients) {
+        if (f->permanent) {
+          RecipientOutcome o;
+          o.index = r.index;
+          o.address = r.address;
+          o.status = f->status;
+          o.diagnostic = f->text;
+          outcomes.push_back(std::move(o));
+        } else {
+          remaining.push_back(r);
+        }
+      }
+      co_await finish_job(std::move(*job), std::move(outcomes), std::move(remaining), f->text);
+      continue;
+    }
+
+    auto data = spool.load_data(id);
+    if (!data) {
+      co_await finish_job(std::move(*job), {}, wit->second.recipients, "spool read failed: " + data.error().message);
+      continue;
+    }
+    const Envelope envelope = wit->second.envelope;
+    std::vector<OutboundRecipient> remaining = wit->second.recipients;
+    std::vector<RecipientOutcome> outcomes;
+    std::string error;
+    for (std::size_t k = 0; k < list.size() && !remaining.empty(); ++k) {
+      const std::size_t ti = (conn_index + k) % list.size();
+      if (dead.count(ti)) continue;
+      const Target& t = list[ti];
+      auto req = routing::tls_requirement(hop.tls, hop.tls_domain, t.name);
+      if (!conn || !conn->usable() || ti != conn_index) {
+        if (conn) co_await conn->quit();
+        conn = std::make_unique<ClientConnection>(executor, tls_client);
+        smtp::ClientOptions opts;
+        opts.helo_name = snap->service.hostname;
+        opts.tls = client_tls(req);
+        std::string e;
+        bool ok = co_await conn->open(t, snap->service.source_address, options.connect_timeout, opts, req, e);
+        if (!ok && conn->tls_reconnect()) {
+          // Opportunistic TLS whose handshake failed: the same host again in plain text.
+          conn = std::make_unique<ClientConnection>(executor, tls_client);
+          opts.tls = smtp::ClientOptions::Tls::never;
+          e.clear();
+          ok = co_await conn->open(t, snap->service.source_address, options.connect_timeout, opts, req, e);
+        }
+        if (!ok) {
+          auto f = conn->failure();
+          conn.reset();
+          error = t.label() + ": " + e;
+          spdlog::warn("event=host_failed {} {} {}", kv("id", id), kv("host", t.label()), kv("reason", e));
+          if (f && f->permanent() && f->code != 421) {
+            // A 5xx greeting or EHLO refusal: the host rejects us for good (R-OUT-6): no other host.
+            for (auto& r : remaining) {
+              RecipientOutcome o;
+              o.index = r.index;
+              o.address = r.address;
+              o.status = f->enhanced.empty() ? "5.0.0" : f->enhanced;
+              o.remote_mta = t.name;
+              o.diagnostic = reply_text(*f);
+              outcomes.push_back(std::move(o));
+            }
+            remaining.clear();
+            break;
+          }
+          dead.insert(ti);
+          continue;
+        }
+        conn_index = ti;
+      }
+      // The transaction: the message's envelope with only the remaining recipients.
+      smtp::OutboundMessage msg;
+      msg.data = *data;
+      msg.envelope = envelope;
+      std::vector<EnvelopeRecipient> rcpts;
+      for (auto& r : remaining) {
+        EnvelopeRecipient er;
+        er.address = r.address;
+        if (r.index < msg.envelope.recipients.size()) {
+          er.notify = msg.envelope.recipients[r.index].notify;
+          er.orcpt = msg.envelope.recipients[r.index].orcpt;
+          if (er.orcpt.empty() && !(msg.envelope.recipients[r.index].address == r.address))
+            er.orcpt = "rfc822;" + msg.envelope.recipients[r.index].address.str();
+        }
+        rcpts.push_back(std::move(er));
+      }
+      msg.envelope.recipients = std::move(rcpts);
+      co_await conn->send(std::move(msg));
+      const auto& results = conn->session().results();
+      std::vector<OutboundRecipient> next;
+      for (std::size_t i = 0; i < remaining.size(); ++i) {
+        const smtp::RecipientResult res = i < results.size() ? results[i] : smtp::RecipientResult{};
+        RecipientOutcome o;
+        o.index = remaining[i].index;
+        o.address = remaining[i].address;
+        o.remote_mta = t.name;
+        o.diagnostic = reply_text(res.reply);
+        o.status = res.reply.enhanced;
+        if (res.status == smtp::RcptStatus::delivered) {
+          o.delivered = true;
+          outcomes.push_back(std::move(o));
+        } else if (res.status == smtp::RcptStatus::permanent) {
+          outcomes.push_back(std::move(o));  // R-OUT-6: no other host
+        } else {
+          error = t.label() + " said: " + o.diagnostic + (res.phase.empty() ? "" : " (in reply to " + res.phase + ")");
+          next.push_back(remaining[i]);
+        }
+      }
+      remaining = std::move(next);
+      if (!conn->usable()) {
+        conn.reset();
+        dead.insert(ti);
+      }
+      // Recipients that failed temporarily go to the next host at once (R-OUT-5).
+    }
+    if (list.size() == dead.size() && !remaining.empty() && error.empty()) error = "all hosts failed";
+    co_await finish_job(std::move(*job), std::move(outcomes), std::move(remaining), error);
+  }
+  if (conn) co_await conn->quit();
+  ready.connection_closed(hop_key);
+  kick();
+}
+
+OutboundEngine::OutboundEngine(asio::any_io_executor executor, spool::Spool& spool, Tracker& tracker,
+                               SnapshotSource snapshot, dns::Resolver& resolver, const Clock& clock,
+                               std::shared_ptr<asio::ssl::context> tls_client, Options options)
+    : impl_(std::make_shared<Impl>(std::move(executor), spool, tracker, std::move(snapshot), resolver, clock,
+                                   std::move(tls_client), options)) {
+  asio::co_spawn(impl_->executor, impl_->wake_loop(), asio::detached);
+}
+
+OutboundEngine::~OutboundEngine() { stop(); }
+
+void OutboundEngine::enqueue(OutboundWork work) {
+  asio::post(impl_->executor, [impl = impl_, w = std::move(work)]() mutable {
+    if (impl->stopping) return;  // it stays in the spool and is recovered at the next start
+    impl->add(std::move(w));
+    impl->kick();
+  });
+}
+
+void OutboundEngine::stop() {
+  asio::post(impl_->executor, [impl = impl_] {
+    impl->stopping = true;
+    impl->timer.cancel();
+  });
+}
+
+const OutboundStats& OutboundEngine::stats() const { return impl_->stats; }
+
+}  // namespace mf::delivery

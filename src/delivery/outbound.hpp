@@ -1,0 +1,79 @@
+// delivery/outbound.hpp — the outbound delivery engine: queue scheduler + SMTP client driver.
+//
+// What it does: remote recipients of spooled messages (grouped per next hop by the dispatcher) wait
+// in a time-ordered store (queue::WaitQueue); due jobs move into bounded per-next-hop ready queues
+// (queue::ReadyQueues) whose connection limit (default 20 per hop) caps parallel connections. A
+// connection for a hop resolves its hosts (smart hosts in round-robin rotation, each FQDN through
+// its MX then A/AAAA; or the recipient domain's MX — R-OUT-4, 7, 8), connects (bound to
+// service.source_address when set), runs smtp::ClientSession with the connector's TLS policy
+// (R-OUT-9), and reuses the connection for the hop's next jobs.
+// Per job: a 5xx fails those recipients at once (no other host, R-OUT-6); no answer, a 4xx or a TLS
+// failure moves the remaining recipients to the next host at once (R-OUT-5); when every host failed
+// temporarily the job waits for queue::next_attempt(); at message_expiration it fails with 4.4.7 and
+// the last error. A next hop that is this service's own listening address fails with 5.3.5 before
+// connecting (R-LOOP-1). Every final outcome goes through Tracker::record() (durable, NDRs) before the
+// job is dropped, so a crash can only repeat deliveries in flight.
+//
+// Threading: everything runs on the one executor given (single-threaded io_context: an implicit
+// strand); enqueue() and stop() may be called from any thread. Blocking spool reads happen on it
+// (RocksDB point reads). The resolver must belong to the same executor.
+#pragma once
+
+#include "config/snapshot.hpp"
+#include "core/clock.hpp"
+#include "delivery/tracker.hpp"
+#include "dns/resolver.hpp"
+#include "routing/outbound.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mf::delivery {
+
+// One recipient address to send to a next hop.
+struct OutboundRecipient {
+  std::size_t index = 0;  // envelope recipient index in the spooled message
+  Address address;        // the address to use in RCPT TO (a target address, or the original)
+};
+
+struct OutboundWork {
+  std::string message_id;
+  Envelope envelope;  // the spooled envelope: sender, DSN parameters, body type (recipients unused)
+  routing::NextHop hop;
+  std::vector<OutboundRecipient> recipients;
+  std::int64_t received_at = 0;  // unix seconds (expiry is counted from it)
+};
+
+struct OutboundStats {
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> delivered{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> deferred{0};
+};
+
+class OutboundEngine {
+ public:
+  struct Options {
+    std::size_t connections_per_hop = 20;
+    std::chrono::seconds connect_timeout{30};
+  };
+  OutboundEngine(boost::asio::any_io_executor executor, spool::Spool& spool, Tracker& tracker,
+                 SnapshotSource snapshot, dns::Resolver& resolver, const Clock& clock,
+                 std::shared_ptr<boost::asio::ssl::context> tls_client, Options options);
+  ~OutboundEngine();
+
+  void enqueue(OutboundWork work);  // thread-safe
+  void stop();                      // thread-safe: no new connections; waiting jobs stay in the spool
+  const OutboundStats& stats() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace mf::delivery

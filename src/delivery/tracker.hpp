@@ -1,0 +1,84 @@
+// delivery/tracker.hpp — the one place that finishes recipients of spooled messages.
+//
+// Local delivery (Maildir) and outbound delivery (SMTP) report final outcomes here. For each report:
+//  1. failed recipients that want an NDR (ndr::wants_ndr) get one: an RFC 3464 report is built from
+//     the spooled original and committed to the spool as a new message (sender <>) BEFORE anything
+//     is marked done, then handed to `submit` like any accepted message (R-NDR-1);
+//  2. the recipients whose every part is finished are marked done in the spool (synced write);
+//  3. when every recipient of the message is durably done, the message is removed from the spool.
+// A crash between the steps can repeat a delivery or an NDR, never lose one (SPEC §7).
+// A recipient may have several parts (a group with remote members, a mail_user target): it is done
+// when all of them reported. Outcomes for messages the tracker does not know are registered on the fly.
+//
+// Threading: record() may be called concurrently from any executor (the local delivery pool and the
+// outbound thread); shared state is guarded by a mutex that is never held across a co_await.
+// Errors: a failed spool write is returned as false; the caller retries the delivery later
+// (repetition allowed).
+#pragma once
+
+#include "config/snapshot.hpp"
+#include "core/clock.hpp"
+#include "spool/spool.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mf::delivery {
+
+using SnapshotSource = std::function<std::shared_ptr<const config::Snapshot>()>;
+
+struct RecipientOutcome {
+  std::size_t index = 0;    // envelope recipient index
+  Address address;          // where it went: the mailbox, target or relayed address
+  bool delivered = false;   // else failed for good
+  std::string status;       // enhanced status code: "2.0.0", "5.1.1", "4.4.7"...
+  std::string remote_mta;   // host that answered, if any
+  std::string diagnostic;   // the remote reply verbatim, or our own reason
+  bool expired = false;     // failed because message_expiration passed
+};
+
+class Tracker {
+ public:
+  // `submit` delivers a freshly committed NDR (the same path as an accepted message).
+  using Submit = std::function<void(spool::SpoolEntry, std::string)>;
+
+  Tracker(spool::Spool& spool, SnapshotSource snapshot, const Clock& clock);
+  void set_submit(Submit submit);
+
+  // Declares how many parts recipient i of `entry` has (parts[i] == 0: nothing to deliver, done now).
+  void begin(const spool::SpoolEntry& entry, const std::vector<std::size_t>& parts);
+  // Records final outcomes. Returns false when a spool write failed (nothing is lost: the caller
+  // tries again later and may repeat the delivery).
+  boost::asio::awaitable<bool> record(std::string id, std::vector<RecipientOutcome> outcomes);
+  // Messages being tracked (for tests and the shutdown log).
+  std::size_t active() const;
+
+ private:
+  struct Message {
+    spool::SpoolEntry entry;
+    std::vector<std::size_t> parts_left;  // per recipient
+    std::vector<bool> durable;            // marked done in the spool
+    bool removing = false;
+  };
+  boost::asio::awaitable<bool> send_ndr(const spool::SpoolEntry& entry, const std::vector<RecipientOutcome>& failed);
+
+  spool::Spool& spool_;
+  SnapshotSource snapshot_;
+  const Clock& clock_;
+  Submit submit_;
+  mutable std::mutex mutex_;
+  std::map<std::string, Message> messages_;  // GUARDED_BY(mutex_)
+};
+
+// The organization a message belongs to for now (attribution comes later): the organization of the
+// first recipient in an accepted domain, else of the sender's domain.
+std::optional<std::size_t> message_organization(const config::Snapshot& snap, const Envelope& env);
+
+}  // namespace mf::delivery
