@@ -368,7 +368,7 @@ class ClientConnection {
         if (!ok) herr = r.index() == 1 ? "timed out" : std::get<0>(std::get<0>(r)).message();
         tls::PeerInfo info;
         if (ok) info = tls::peer_info(stream_.native_handle());
-        auto verdict = routing::tls_decide(req_, true, ok, herr, info.cert_verified, info.names);
+        auto verdict = routing::tls_decide(req_, true, ok, herr, info.cert_verified, info.reference_names);
         if (verdict.verdict == routing::TlsVerdict::proceed_tls) {
           tls_ = true;
           session_->tls_started();
@@ -482,6 +482,7 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
   std::set<std::size_t> dead;  // targets that failed at connection level in this run
   std::unique_ptr<ClientConnection> conn;
   std::size_t conn_index = 0;
+  bool reused = false;  // `conn` already carried a transaction
 
   while (!stopping) {
     auto job = ready.next_job(hop_key);
@@ -522,6 +523,7 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
     std::vector<OutboundRecipient> remaining = wit->second.recipients;
     std::vector<RecipientOutcome> outcomes;
     std::string error;
+    bool retried_fresh = false;
     for (std::size_t k = 0; k < list.size() && !remaining.empty(); ++k) {
       const std::size_t ti = (conn_index + k) % list.size();
       if (dead.count(ti)) continue;
@@ -547,24 +549,14 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
           conn.reset();
           error = t.label() + ": " + e;
           spdlog::warn("event=host_failed {} {} {}", kv("id", id), kv("host", t.label()), kv("reason", e));
-          if (f && f->permanent() && f->code != 421) {
-            // A 5xx greeting or EHLO refusal: the host rejects us for good (R-OUT-6): no other host.
-            for (auto& r : remaining) {
-              RecipientOutcome o;
-              o.index = r.index;
-              o.address = r.address;
-              o.status = f->enhanced.empty() ? "5.0.0" : f->enhanced;
-              o.remote_mta = t.name;
-              o.diagnostic = reply_text(*f);
-              outcomes.push_back(std::move(o));
-            }
-            remaining.clear();
-            break;
-          }
+          // A refused greeting or EHLO (even 5xx: catalogue G02) is a fault of that host, not a
+          // rejection of the message: the next host is tried, and the job waits when none is left.
+          (void)f;
           dead.insert(ti);
           continue;
         }
         conn_index = ti;
+        reused = false;
       }
       // The transaction: the message's envelope with only the remaining recipients.
       smtp::OutboundMessage msg;
@@ -583,7 +575,9 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
         rcpts.push_back(std::move(er));
       }
       msg.envelope.recipients = std::move(rcpts);
+      const bool was_reused = reused;
       co_await conn->send(std::move(msg));
+      reused = true;
       const auto& results = conn->session().results();
       std::vector<OutboundRecipient> next;
       for (std::size_t i = 0; i < remaining.size(); ++i) {
@@ -604,9 +598,17 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
           next.push_back(remaining[i]);
         }
       }
+      const bool nothing_decided = next.size() == remaining.size();
       remaining = std::move(next);
       if (!conn->usable()) {
         conn.reset();
+        if (was_reused && nothing_decided && !retried_fresh) {
+          // A cached connection the peer had dropped (catalogue G17): the same host once more on a
+          // fresh connection; nothing was decided, so no recipient is sent twice.
+          retried_fresh = true;
+          --k;
+          continue;
+        }
         dead.insert(ti);
       }
       // Recipients that failed temporarily go to the next host at once (R-OUT-5).

@@ -7,8 +7,10 @@
 // its MX then A/AAAA; or the recipient domain's MX — R-OUT-4, 7, 8), connects (bound to
 // service.source_address when set), runs smtp::ClientSession with the connector's TLS policy
 // (R-OUT-9), and reuses the connection for the hop's next jobs.
-// Per job: a 5xx fails those recipients at once (no other host, R-OUT-6); no answer, a 4xx or a TLS
-// failure moves the remaining recipients to the next host at once (R-OUT-5); when every host failed
+// Per job: a 5xx to MAIL, RCPT or DATA fails those recipients at once (no other host, R-OUT-6); no
+// answer, a refused greeting or EHLO (even 5xx, catalogue G02), a 4xx or a TLS failure moves the
+// remaining recipients to the next host at once (R-OUT-5); a reused connection found dead is
+// replaced by a fresh one to the same host once (G17); when every host failed
 // temporarily the job waits for queue::next_attempt(); at message_expiration it fails with 4.4.7 and
 // the last error. A next hop that is this service's own listening address fails with 5.3.5 before
 // connecting (R-LOOP-1). Every final outcome goes through Tracker::record() (durable, NDRs) before the

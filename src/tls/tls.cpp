@@ -75,6 +75,35 @@ Result<std::shared_ptr<boost::asio::ssl::context>> make_client_context(const con
   return ctx;
 }
 
+namespace {
+
+// DNS subjectAltNames of `cert`, lower-cased, each once (entries with an embedded NUL are dropped).
+std::vector<std::string> dns_sans(X509* cert) {
+  std::vector<std::string> names;
+  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans == nullptr) return names;
+  for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+    if (gn->type != GEN_DNS) continue;
+    const ASN1_IA5STRING* s = gn->d.dNSName;
+    std::string v(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<std::size_t>(ASN1_STRING_length(s)));
+    if (v.find('\0') != std::string::npos || v.empty()) continue;
+    v = ascii_lower(v);
+    if (std::find(names.begin(), names.end(), v) == names.end()) names.push_back(std::move(v));
+  }
+  GENERAL_NAMES_free(sans);
+  return names;
+}
+
+}  // namespace
+
+std::vector<std::string> reference_names(X509* cert) {
+  if (cert == nullptr) return {};
+  auto sans = dns_sans(cert);
+  if (!sans.empty()) return sans;  // RFC 6125 §6.4.4: the CN is used only without DNS SANs
+  return certificate_names(cert);
+}
+
 std::vector<std::string> certificate_names(X509* cert) {
   std::vector<std::string> names;
   if (cert == nullptr) return names;
@@ -119,6 +148,7 @@ PeerInfo peer_info(SSL* ssl) {
     info.cert_verified = verify == X509_V_OK;
     if (!info.cert_verified) info.verify_error = X509_verify_cert_error_string(verify);
     info.names = certificate_names(cert);
+    info.reference_names = reference_names(cert);
     X509_free(cert);
   }
   return info;

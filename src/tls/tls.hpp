@@ -36,10 +36,14 @@ struct PeerInfo {
   bool cert_verified = false;       // chain verified to a trusted CA and in date
   std::string verify_error;         // why not ("self-signed certificate", "certificate has expired"...)
   std::vector<std::string> names;   // subject CN and DNS SANs, lower-cased, each once
+  std::vector<std::string> reference_names;  // for server identity checks: DNS SANs, or the CN without any
 };
 
 PeerInfo peer_info(SSL* ssl);
 std::vector<std::string> certificate_names(X509* cert);
+// The names a server certificate is checked against (RFC 6125 §6.4.4, catalogue H06): its DNS
+// subjectAltNames, or its subject CN only when it has none.
+std::vector<std::string> reference_names(X509* cert);
 
 // RFC 6125-style match of a presented name against a reference: exact (case-insensitive), or a
 // leading "*." wildcard in `presented` that covers exactly one label.

@@ -198,6 +198,41 @@ class OutboundTest(harness.MailflowTestCase):
         self.send(srv, ["alice@fabrikam.test"], harness.new_token("drop"))
         self.assertEqual(len(sink.wait_for_messages(1, timeout=20)), 1, srv.log_dump())
 
+    def test_g02_554_greeting_tries_the_next_host(self):  # catalogue G02
+        hosts = [harness.new_loopback_address() for _ in range(2)]
+        port = peers.shared_port(hosts)
+        grumpy = peers.SmtpSink(hosts[0], port, reply_overrides={"greeting": "554 5.7.1 no service for you"})
+        good = peers.SmtpSink(hosts[1], port)
+        self.addCleanup(grumpy.stop)
+        self.addCleanup(good.stop)
+        srv = self.start(port, [connector("to-fabrikam", hosts)])
+        for i in range(2):  # whichever host the rotation starts with, both messages reach `good`
+            self.send(srv, ["alice@fabrikam.test"], harness.new_token(f"g02-{i}"))
+        self.assertEqual(len(good.wait_for_messages(2, timeout=20)), 2, srv.log_dump())
+
+    def test_g11_message_over_the_peer_size_is_bounced_without_sending(self):  # catalogue G11
+        sink = peers.SmtpSink(ehlo_keywords=["PIPELINING", "SIZE 1000", "8BITMIME", "ENHANCEDSTATUSCODES"])
+        self.addCleanup(sink.stop)
+        srv = self.start(sink.port, [connector("to-fabrikam", [sink.host])])
+        token = harness.new_token("g11")
+        self.send(srv, ["alice@fabrikam.test"], token, extra_headers="X-Pad: " + "x" * 2000 + "\r\n")
+        (ndr,) = self.ndrs(srv, token)
+        self.assertIn("Status: 5.3.4", self.dsn_fields(ndr))
+        self.assertFalse([c for c in sink.commands if c.upper().startswith("DATA")], sink.commands)
+
+    def test_ndr_for_a_remote_sender_is_relayed_with_a_null_sender(self):  # R-NDR-1
+        sink = peers.SmtpSink(reply_overrides={"rcpt:bob@fabrikam.test": "550 5.1.1 unknown user"})
+        self.addCleanup(sink.stop)
+        srv = self.start(sink.port, [connector("to-fabrikam", [sink.host])])
+        token = harness.new_token("remote-ndr")
+        self.send(srv, ["bob@fabrikam.test"], token, sender="carol@fabrikam.test")
+        got = sink.wait_for_messages(1, timeout=20)
+        self.assertEqual(len(got), 1, srv.log_dump())
+        self.assertEqual(got[0]["mail_from"], "")
+        self.assertEqual(got[0]["rcpts"], ["carol@fabrikam.test"])
+        self.assertIn(b"multipart/report", got[0]["data"])
+        self.assertIn(token.encode(), got[0]["data"])
+
     # -- MX --------------------------------------------------------------------------------------------
 
     def test_r_out_8_mx_preference_order_and_backup(self):
@@ -324,6 +359,28 @@ class OutboundTest(harness.MailflowTestCase):
         for s in (plain, wrong_name, untrusted):
             self.assertEqual(s.messages, [], "a message was sent although TLS was required")
         self.assertTrue("name" in text or "STARTTLS" in text or "trusted" in text, text)
+
+    def test_h02_failed_handshake_under_opportunistic_retries_in_plain_text(self):  # catalogue H02
+        pki = peers.test_pki()
+        sink = peers.SmtpSink(starttls=(pki.leaf.chain, pki.leaf.key), drop_at="tls")
+        self.addCleanup(sink.stop)
+        srv = self.start(sink.port, [connector("to-fabrikam", [sink.host])])
+        self.send(srv, ["alice@fabrikam.test"], harness.new_token("h02"))
+        got = sink.wait_for_messages(1, timeout=20)
+        self.assertEqual(len(got), 1, srv.log_dump())
+        self.assertFalse(got[0]["tls"])
+
+    def test_h02_failed_handshake_under_encryption_only_never_sends_plain_text(self):  # catalogue H02
+        pki = peers.test_pki()
+        sink = peers.SmtpSink(starttls=(pki.leaf.chain, pki.leaf.key), drop_at="tls")
+        self.addCleanup(sink.stop)
+        srv = self.start(sink.port, [connector("to-fabrikam", [sink.host], tls_settings="encryption_only")],
+                         queue={"retry_intervals": ["1s"], "message_expiration": "2s"})
+        token = harness.new_token("h02req")
+        self.send(srv, ["alice@fabrikam.test"], token)
+        (ndr,) = self.ndrs(srv, token, timeout=30)
+        self.assertIn("Status: 4.4.7", ndr.as_string())
+        self.assertEqual(sink.messages, [])
 
     def test_r_out_9_encryption_only_accepts_self_signed(self):
         pki = peers.test_pki()

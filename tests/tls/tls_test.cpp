@@ -63,6 +63,15 @@ TEST(CertificateNames, CnAndSansLowerCasedOnce) {
   EXPECT_EQ(names[2], "relay.contoso.com");
 }
 
+TEST(ReferenceNames, SansWinOverTheCnAndTheCnIsUsedOnlyWithoutSans) {  // security catalogue H06
+  auto key = make_key();
+  auto with_sans = make_cert(key.get(), "cn-only.contoso.com", {"Mail.Contoso.com", "*.contoso.com"});
+  EXPECT_EQ(reference_names(with_sans.get()), (std::vector<std::string>{"mail.contoso.com", "*.contoso.com"}));
+  auto without = make_cert(key.get(), "CN-Only.Contoso.com", {});
+  EXPECT_EQ(reference_names(without.get()), std::vector<std::string>{"cn-only.contoso.com"});
+  EXPECT_TRUE(reference_names(nullptr).empty());
+}
+
 TEST(NameMatches, ExactAndSingleLabelWildcard) {
   EXPECT_TRUE(name_matches("mail.contoso.com", "MAIL.contoso.com"));
   EXPECT_TRUE(name_matches("*.contoso.com", "mail.contoso.com"));
