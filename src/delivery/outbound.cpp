@@ -95,9 +95,6 @@ namespace {
 
 std::string job_key(const std::string& id, const std::string& hop) { return id + "|" + hop; }
 
-std::int64_t unix_now(const Clock& c) {
-  return std::chrono::duration_cast<std::chrono::seconds>(c.now().time_since_epoch()).count();
-}
 
 }  // namespace
 

@@ -19,7 +19,9 @@ TEST_P(AddressParse, Table) {
   const auto& c = GetParam();
   auto a = Address::parse(c.input, c.utf8);
   ASSERT_EQ(a.has_value(), c.ok) << c.input << (a ? "" : " error: " + a.error().message);
-  if (c.ok) EXPECT_EQ(a->str(), c.str);
+  if (c.ok) {
+    EXPECT_EQ(a->str(), c.str);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
