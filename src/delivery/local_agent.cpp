@@ -45,7 +45,7 @@ struct LocalDeliveryAgent::State : std::enable_shared_from_this<State> {
   asio::awaitable<void> run(spool::SpoolEntry entry, std::optional<std::string> data);
   // Splits the recipients: registers their parts with the tracker and hands remote ones to the
   // outbound engine. Returns the indexes that need local delivery.
-  std::vector<std::size_t> dispatch(const spool::SpoolEntry& entry);
+  std::vector<std::size_t> dispatch(const spool::SpoolEntry& entry, const std::shared_ptr<const std::string>& data);
   // One pass over `pending` local recipients. Returns true when another attempt is needed later.
   asio::awaitable<bool> attempt(const spool::SpoolEntry& entry, const std::string& data,
                                 std::vector<std::size_t>& pending);
@@ -61,7 +61,8 @@ std::chrono::seconds retry_delay(const config::Snapshot& snap, std::size_t attem
 
 }  // namespace
 
-std::vector<std::size_t> LocalDeliveryAgent::State::dispatch(const spool::SpoolEntry& entry) {
+std::vector<std::size_t> LocalDeliveryAgent::State::dispatch(const spool::SpoolEntry& entry,
+                                                             const std::shared_ptr<const std::string>& data) {
   auto snap = snapshot();
   const auto& rcpts = entry.envelope.recipients;
   std::vector<std::size_t> parts(rcpts.size(), 0);
@@ -95,6 +96,7 @@ std::vector<std::size_t> LocalDeliveryAgent::State::dispatch(const spool::SpoolE
         w.envelope = entry.envelope;
         w.hop = hop;
         w.received_at = entry.received_at;
+        w.data = data;
       }
       w.recipients.push_back(OutboundRecipient{i, addr});
       parts[i] += 1;
@@ -162,24 +164,28 @@ asio::awaitable<bool> LocalDeliveryAgent::State::attempt(const spool::SpoolEntry
   co_return !pending.empty();
 }
 
-asio::awaitable<void> LocalDeliveryAgent::State::run(spool::SpoolEntry entry, std::optional<std::string> data) {
+asio::awaitable<void> LocalDeliveryAgent::State::run(spool::SpoolEntry entry, std::optional<std::string> received) {
   auto self = shared_from_this();
-  std::vector<std::size_t> pending = dispatch(entry);
+  // One shared copy of the body serves the local attempt and the outbound engine's first attempt.
+  std::shared_ptr<const std::string> data;
+  if (received) data = std::make_shared<const std::string>(std::move(*received));
+  std::vector<std::size_t> pending = dispatch(entry, data);
   for (std::size_t attempt_no = 0; !stopping; ++attempt_no) {
     if (!data && !pending.empty()) {
       auto loaded = spool.load_data(entry.id);
       if (!loaded) {
         spdlog::error("event=spool_error {} op=load {}", kv("id", entry.id), kv("reason", loaded.error().message));
       } else {
-        data = std::move(*loaded);
+        data = std::make_shared<const std::string>(std::move(*loaded));
       }
     }
     // (No temporaries or ?: around co_await: GCC 12 destroys such temporaries twice.)
     bool again = true;
     if (data || pending.empty()) {
-      if (!data) data.emplace();
+      if (!data) data = std::make_shared<const std::string>();
       again = co_await attempt(entry, *data, pending);
     }
+    data.reset();
     if (!again) co_return;
     stats.deferred++;
     auto delay = retry_delay(*snapshot(), attempt_no);
@@ -194,7 +200,7 @@ asio::awaitable<void> LocalDeliveryAgent::State::run(spool::SpoolEntry entry, st
       std::lock_guard lock(timers_mutex);
       timers.erase(&timer);
     }
-    data.reset();  // re-read from the spool: do not pin large messages in memory while waiting
+    // The body was dropped above: it is re-read from the spool, not pinned in memory while waiting.
   }
 }
 

@@ -511,10 +511,15 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
       continue;
     }
 
-    auto data = spool.load_data(id);
+    // The body: kept in memory from the receive until the first attempt, read from the spool after.
+    std::shared_ptr<const std::string> data = std::move(wit->second.data);
     if (!data) {
-      co_await finish_job(std::move(*job), {}, wit->second.recipients, "spool read failed: " + data.error().message);
-      continue;
+      auto loaded = spool.load_data(id);
+      if (!loaded) {
+        co_await finish_job(std::move(*job), {}, wit->second.recipients, "spool read failed: " + loaded.error().message);
+        continue;
+      }
+      data = std::make_shared<const std::string>(std::move(*loaded));
     }
     const Envelope envelope = wit->second.envelope;
     std::vector<OutboundRecipient> remaining = wit->second.recipients;

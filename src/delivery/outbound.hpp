@@ -49,6 +49,9 @@ struct OutboundWork {
   routing::NextHop hop;
   std::vector<OutboundRecipient> recipients;
   std::int64_t received_at = 0;  // unix seconds (expiry is counted from it)
+  // The message bytes when the caller has them (freshly received): used for the first attempt and
+  // then dropped, so waiting messages do not pin memory; null = read from the spool.
+  std::shared_ptr<const std::string> data;
 };
 
 struct OutboundStats {

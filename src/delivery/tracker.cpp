@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace mf::delivery {
 
 using mf::log::kv;
@@ -128,6 +130,7 @@ boost::asio::awaitable<bool> Tracker::record(std::string id, std::vector<Recipie
 
   // Which recipients are finished with this report (every part reported)?
   std::vector<std::size_t> finished;
+  bool completes = false;  // this report finishes the whole message
   {
     std::lock_guard lock(mutex_);
     auto it = messages_.find(id);
@@ -137,6 +140,30 @@ boost::asio::awaitable<bool> Tracker::record(std::string id, std::vector<Recipie
       if (o.index >= m.parts_left.size() || m.parts_left[o.index] == 0) continue;
       if (--m.parts_left[o.index] == 0) finished.push_back(o.index);
     }
+    completes = !m.removing;
+    for (std::size_t i = 0; i < m.durable.size() && completes; ++i) {
+      completes = m.durable[i] || (m.parts_left[i] == 0 &&
+                                   std::find(finished.begin(), finished.end(), i) != finished.end());
+    }
+    if (completes) m.removing = true;
+  }
+  if (completes) {
+    // Nothing is left to record per recipient: removing the message is the one durable step (a
+    // crash before it repeats these deliveries, it loses none).
+    auto r = co_await spool_.remove(id);
+    std::lock_guard lock(mutex_);
+    auto it = messages_.find(id);
+    if (!r) {
+      spdlog::error("event=spool_error {} op=remove {}", kv("id", id), kv("reason", r.error().message));
+      if (it != messages_.end()) {
+        it->second.removing = false;
+        for (auto i : finished) ++it->second.parts_left[i];
+      }
+      co_return false;
+    }
+    if (it != messages_.end()) messages_.erase(it);
+    spdlog::info("event=finished {}", kv("id", id));
+    co_return true;
   }
   if (!finished.empty()) {
     auto r = co_await spool_.mark_done(id, finished, "finished");
