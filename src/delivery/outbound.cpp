@@ -18,6 +18,10 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <map>
 #include <random>
 #include <set>
@@ -50,6 +54,26 @@ struct HostFailure {
 
 std::string reply_text(const Reply& r) { return r.one_line(); }
 
+// This host's interface addresses, for the R-LOOP-1 check of listeners on 0.0.0.0 / ::.
+std::vector<IpAddress> interface_addresses() {
+  std::vector<IpAddress> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr) continue;
+    const int family = a->ifa_addr->sa_family;
+    if (family != AF_INET && family != AF_INET6) continue;
+    char host[NI_MAXHOST];
+    const socklen_t len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    if (::getnameinfo(a->ifa_addr, len, host, sizeof host, nullptr, 0, NI_NUMERICHOST) != 0) continue;
+    std::string text = host;
+    if (auto pct = text.find('%'); pct != std::string::npos) text.resize(pct);  // fe80::1%eth0
+    if (auto ip = IpAddress::parse(text)) out.push_back(*ip);
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
 }  // namespace
 
 struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
@@ -71,6 +95,7 @@ struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
   std::map<std::string, std::string> last_error;  // job key → last temporary error
   routing::RoundRobin round_robin;
   std::mt19937 rng{std::random_device{}()};
+  std::vector<IpAddress> local_addresses = interface_addresses();
   asio::steady_timer timer;
   bool stopping = false;
 
@@ -241,7 +266,7 @@ asio::awaitable<std::variant<std::vector<Target>, HostFailure>> OutboundEngine::
   // R-LOOP-1: never connect to ourselves.
   std::vector<Target> kept;
   for (auto& t : out) {
-    if (!routing::is_own_listener(*snap, t.ip, t.port)) kept.push_back(std::move(t));
+    if (!routing::is_own_listener(*snap, t.ip, t.port, local_addresses)) kept.push_back(std::move(t));
   }
   if (kept.empty()) {
     co_return HostFailure{true, "5.3.5", "System incorrectly configured: the next hop " + out.front().label() +
@@ -455,12 +480,22 @@ asio::awaitable<void> OutboundEngine::Impl::finish_job(queue::Job job, std::vect
   }
   it = work.find(job.message_id);
   if (it == work.end()) co_return;
-  if (remaining.empty()) {
+  // Recipients handed over for this message and hop while the attempt ran wait in the job's list
+  // (connection() took the others out): they are tried at once, the leftovers on the schedule.
+  auto& todo = it->second.recipients;
+  const bool added_meanwhile = !todo.empty();
+  if (remaining.empty() && !added_meanwhile) {
     work.erase(it);
     last_error.erase(job.message_id);
     co_return;
   }
-  it->second.recipients = std::move(remaining);
+  if (remaining.empty()) {
+    job.due = clock.now();
+    waiting.push(std::move(job));
+    co_return;
+  }
+  todo.insert(todo.end(), remaining.begin(), remaining.end());
+  it->second.data.reset();  // waiting messages do not pin their bodies in memory
   last_error[job.message_id] = error;
   stats.deferred++;
   job.attempts++;
@@ -487,6 +522,9 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
     auto wit = work.find(job->message_id);
     if (wit == work.end()) continue;
     const std::string id = wit->second.message_id;
+    // Take this job's recipients out: any handed over while the attempt runs are kept apart.
+    std::vector<OutboundRecipient> todo = std::move(wit->second.recipients);
+    wit->second.recipients.clear();
 
     if (!resolved) {
       resolved = co_await targets(hop);
@@ -495,7 +533,7 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
     if (auto* f = std::get_if<HostFailure>(&*resolved)) {
       std::vector<RecipientOutcome> outcomes;
       std::vector<OutboundRecipient> remaining;
-      for (auto& r : wit->second.recipients) {
+      for (auto& r : todo) {
         if (f->permanent) {
           RecipientOutcome o;
           o.index = r.index;
@@ -516,13 +554,13 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
     if (!data) {
       auto loaded = spool.load_data(id);
       if (!loaded) {
-        co_await finish_job(std::move(*job), {}, wit->second.recipients, "spool read failed: " + loaded.error().message);
+        co_await finish_job(std::move(*job), {}, std::move(todo), "spool read failed: " + loaded.error().message);
         continue;
       }
       data = std::make_shared<const std::string>(std::move(*loaded));
     }
     const Envelope envelope = wit->second.envelope;
-    std::vector<OutboundRecipient> remaining = wit->second.recipients;
+    std::vector<OutboundRecipient> remaining = std::move(todo);
     std::vector<RecipientOutcome> outcomes;
     std::string error;
     bool retried_fresh = false;

@@ -1,0 +1,511 @@
+// Tests for src/delivery/outbound.cpp (OutboundEngine) with its outside world injected (STYLE habit 5):
+// a FakeClock decides when retries and expiry happen, a FakeResolver answers MX and A questions, the
+// spool is a MemorySpool, and the remote SMTP servers are TestSmtpPeers listening on loopback
+// addresses of a /24 private to this test and process (tests/support/test_smtp_peer.hpp), so the
+// engine runs its real sockets and its real smtp::ClientSession. The engine and the peers share one
+// io_context, pumped with run_for() until a condition holds (bounded; a bound is never an assertion
+// of speed). The Tracker is the real one: permanent failures become NDRs committed to the spool.
+#include "config/config.hpp"
+#include "delivery/outbound.hpp"
+#include "delivery/tracker.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_resolver.hpp"
+#include "support/memory_spool.hpp"
+#include "support/test_smtp_peer.hpp"
+#include "tls/tls.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mf::delivery {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using test::PeerGroup;
+using test::TestSmtpPeer;
+
+const char* const kSender = "alice@contoso.test";
+
+TestSmtpPeer::Script good() { return {}; }
+TestSmtpPeer::Script refusing() {
+  TestSmtpPeer::Script s;
+  s.mode = TestSmtpPeer::Mode::refuse;
+  return s;
+}
+TestSmtpPeer::Script rcpt_says(std::string reply) {
+  TestSmtpPeer::Script s;
+  s.rcpt_reply = std::move(reply);
+  return s;
+}
+
+class OutboundEngineTest : public ::testing::Test {
+ protected:
+  // The current test's name: seeds the loopback /24 and names the test's domains.
+  static std::string test_name() {
+    std::string n = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return n;
+  }
+  // Names under a domain of this test ("relay1" → "relay1.<testname>.test").
+  static std::string name(const std::string& label) { return label + "." + test_name() + ".test"; }
+
+  void make_peers(std::vector<TestSmtpPeer::Script> scripts) {
+    peers_ = std::make_unique<PeerGroup>(io_.get_executor(), test_name(), std::move(scripts));
+    ASSERT_TRUE(peers_->ok()) << peers_->error();
+  }
+  TestSmtpPeer& peer(std::size_t i) { return (*peers_)[i]; }
+
+  struct Settings {
+    std::uint16_t port = 25;       // service.remote_smtp_port
+    std::string listener = "127.0.0.1:2525";
+    std::string retry = "[60s]";
+    std::string expiration = "1h";
+  };
+  // Loads the snapshot from inline YAML and starts the engine (and the tracker) on io_.
+  void start_engine(const Settings& s) {
+    const std::string yaml = R"(
+service:
+  hostname: mailflow.test
+  listeners: [{name: mx, address: ")" + s.listener + R"("}]
+  remote_smtp_port: )" + std::to_string(s.port) + R"(
+  queue: {retry_intervals: )" + s.retry + R"(, message_expiration: )" + s.expiration + R"(}
+)";
+    auto loaded = config::load_string(yaml, "/tmp/outbound_engine_test.yaml");
+    for (const auto& e : loaded.errors) ADD_FAILURE() << e.str();
+    ASSERT_TRUE(loaded.snapshot);
+    snapshot_ = loaded.snapshot;
+    SnapshotSource source = [snap = snapshot_] { return snap; };
+    tracker_ = std::make_unique<Tracker>(spool_, source, clock_);
+    auto tls = tls::make_client_context(nullptr);
+    ASSERT_TRUE(tls);
+    engine_ = std::make_unique<OutboundEngine>(io_.get_executor(), spool_, *tracker_, source, resolver_, clock_, *tls,
+                                               OutboundEngine::Options{});
+  }
+  void start_engine_on_peers() {
+    Settings s;
+    s.port = peers_->port();
+    start_engine(s);
+  }
+
+  // A host name that resolves (no MX of its own: nodata, then A) to that peer's address.
+  std::string host_for(std::size_t peer_index, const std::string& label) {
+    const std::string host = name(label);
+    resolver_.set_mx(host, dns::MxAnswer{dns::Status::nodata, {}, "NODATA"});
+    resolver_.set_addresses(host, std::vector<std::string>{peer(peer_index).address()});
+    return host;
+  }
+  // A connector's smart hosts, one per peer, in peer order ("relay1", "relay2"...), port from
+  // service.remote_smtp_port.
+  routing::NextHop smart_hop() {
+    routing::NextHop hop;
+    hop.kind = routing::NextHop::Kind::smart_hosts;
+    hop.connector = "relay";
+    for (std::size_t i = 0; i < peers_->size(); ++i) {
+      config::HostPort hp;
+      hp.host = host_for(i, "relay" + std::to_string(i + 1));
+      hop.smart_hosts.push_back(hp);
+    }
+    return hop;
+  }
+  static routing::NextHop mx_hop(const std::string& domain) {
+    routing::NextHop hop;
+    hop.kind = routing::NextHop::Kind::mx;
+    hop.mx_domain = domain;
+    return hop;
+  }
+
+  // Commits a message to the spool, tells the tracker (one part per recipient) and hands the
+  // recipients `handed` (default: all) to the engine for `hop`. Returns the message id.
+  std::string submit(const std::string& id, const std::vector<std::string>& rcpts, const routing::NextHop& hop,
+                     std::optional<std::vector<std::size_t>> handed = std::nullopt) {
+    spool::StoredMessage m;
+    m.id = id;
+    m.envelope.sender = *Address::parse(kSender);
+    for (const auto& r : rcpts) m.envelope.recipients.push_back({*Address::parse(r), notify_none, ""});
+    m.received_at = std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch()).count();
+    m.data = "From: <" + std::string(kSender) + ">\r\nSubject: test " + id + "\r\n\r\nbody of " + id + "\r\n";
+    {
+      asio::io_context io;
+      auto f = asio::co_spawn(io, spool_.commit(m), asio::use_future);
+      io.run();
+      EXPECT_TRUE(f.get());
+    }
+    spool::SpoolEntry entry;
+    entry.id = m.id;
+    entry.envelope = m.envelope;
+    entry.connection = m.connection;
+    entry.received_at = m.received_at;
+    entry.size = m.data.size();
+    entry.done.assign(rcpts.size(), false);
+    tracker_->begin(entry, std::vector<std::size_t>(rcpts.size(), 1));
+    stored_[id] = m;
+    if (!handed) {
+      handed.emplace();
+      for (std::size_t i = 0; i < rcpts.size(); ++i) handed->push_back(i);
+    }
+    hand_over(id, *handed, hop);
+    return id;
+  }
+  // Hands recipients `indexes` of a submitted message to the engine (again) for `hop`.
+  void hand_over(const std::string& id, const std::vector<std::size_t>& indexes, const routing::NextHop& hop) {
+    const spool::StoredMessage& m = stored_.at(id);
+    OutboundWork w;
+    w.message_id = id;
+    w.envelope = m.envelope;
+    w.hop = hop;
+    for (std::size_t i : indexes) w.recipients.push_back({i, m.envelope.recipients.at(i).address});
+    w.received_at = m.received_at;
+    engine_->enqueue(std::move(w));
+  }
+
+  // Pumps io_ until `done()` holds or `limit` (wall time) passes; returns done().
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < until) {
+      io_.run_for(10ms);
+      if (io_.stopped()) io_.restart();
+    }
+    return done();
+  }
+  // Pumps io_ for `d` of wall time (used only to show that something does NOT happen).
+  void run_for(std::chrono::milliseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < until) {
+      io_.run_for(10ms);
+      if (io_.stopped()) io_.restart();
+    }
+  }
+  bool open_connections() const { return peers_ && peers_->open_connections() > 0; }
+  // The message is finished (gone from the spool and the tracker) and no peer connection is open.
+  bool finished(const std::string& id) {
+    return !spool_.contains(id) && tracker_->active() == 0 && !open_connections();
+  }
+
+  // Messages in the spool other than `except` (the NDRs the tracker committed).
+  std::vector<spool::StoredMessage> others(const std::vector<std::string>& except) {
+    std::vector<spool::StoredMessage> out;
+    auto report = spool_.recover();
+    if (!report) return out;
+    for (const auto& e : report->entries) {
+      if (std::find(except.begin(), except.end(), e.id) != except.end()) continue;
+      if (auto m = spool_.message(e.id)) out.push_back(std::move(*m));
+    }
+    return out;
+  }
+  // Checks that exactly one NDR for kSender was committed, and returns its text.
+  std::string the_ndr(const std::vector<std::string>& except) {
+    auto ndrs = others(except);
+    EXPECT_EQ(ndrs.size(), 1u);
+    if (ndrs.empty()) return {};
+    const auto& n = ndrs.front();
+    EXPECT_FALSE(n.envelope.sender) << "an NDR has the null sender";
+    EXPECT_EQ(n.envelope.recipients.size(), 1u);
+    if (!n.envelope.recipients.empty()) {
+      EXPECT_EQ(n.envelope.recipients[0].address.str(), kSender);
+    }
+    return n.data;
+  }
+
+  void TearDown() override {
+    if (engine_) engine_->stop();
+    if (peers_) peers_->stop();
+    // Let the coroutines see the stop and the closed sockets, then end (bounded).
+    const auto until = std::chrono::steady_clock::now() + 2s;
+    while (!io_.stopped() && std::chrono::steady_clock::now() < until) io_.run_for(10ms);
+  }
+
+  // Declaration order matters: the engine and the peers go first (their sockets and timers belong
+  // to io_), then io_ destroys what is left of the coroutine frames, which may still refer to the
+  // tracker, spool, resolver and clock declared before it.
+  test::FakeClock clock_;
+  test::FakeResolver resolver_;
+  test::MemorySpool spool_;
+  std::shared_ptr<const config::Snapshot> snapshot_;
+  std::unique_ptr<Tracker> tracker_;
+  std::map<std::string, spool::StoredMessage> stored_;  // submitted messages by id
+  asio::io_context io_;
+  std::unique_ptr<PeerGroup> peers_;
+  std::unique_ptr<OutboundEngine> engine_;
+};
+
+TEST_F(OutboundEngineTest, DeliversThroughASmartHostAndFinishesTheMessage) {
+  make_peers({good()});
+  start_engine_on_peers();
+  const auto hop = smart_hop();
+  const auto id = submit("MSG1", {"bob@example.com"}, hop);
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+
+  const auto tx = peer(0).transactions();
+  ASSERT_EQ(tx.size(), 1u);
+  EXPECT_EQ(tx[0].mail_from, kSender);
+  EXPECT_EQ(tx[0].rcpts, std::vector<std::string>{"bob@example.com"});
+  EXPECT_NE(tx[0].data.find("Subject: test MSG1\r\n"), std::string::npos) << tx[0].data;
+  EXPECT_NE(tx[0].data.find("body of MSG1\r\n"), std::string::npos) << tx[0].data;
+  EXPECT_TRUE(tx[0].accepted);
+  EXPECT_EQ(peer(0).count_commands("QUIT"), 1u);
+  EXPECT_EQ(spool_.size(), 0u);
+  EXPECT_EQ(spool_.removes(), 1u);
+  EXPECT_EQ(tracker_->active(), 0u);
+  EXPECT_EQ(engine_->stats().delivered.load(), 1u);
+  EXPECT_EQ(engine_->stats().deferred.load(), 0u);
+}
+
+TEST_F(OutboundEngineTest, RoundRobinAlternatesBetweenTwoSmartHosts) {  // R-OUT-4
+  make_peers({good(), good()});
+  start_engine_on_peers();
+  const auto hop = smart_hop();
+  for (int i = 0; i < 4; ++i) {
+    const auto id = submit("MSG" + std::to_string(i), {"bob@example.com"}, hop);
+    ASSERT_TRUE(run_until([&] { return finished(id); })) << "message " << i;
+  }
+  const auto a = peer(0).transactions();
+  const auto b = peer(1).transactions();
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  // Each attempt starts at the host after the one the previous attempt started with.
+  EXPECT_NE(a[0].data.find("Subject: test MSG0\r\n"), std::string::npos);
+  EXPECT_NE(b[0].data.find("Subject: test MSG1\r\n"), std::string::npos);
+  EXPECT_NE(a[1].data.find("Subject: test MSG2\r\n"), std::string::npos);
+  EXPECT_NE(b[1].data.find("Subject: test MSG3\r\n"), std::string::npos);
+  EXPECT_EQ(engine_->stats().delivered.load(), 4u);
+}
+
+TEST_F(OutboundEngineTest, RefusedFirstSmartHostFailsOverToTheSecondAtOnce) {  // R-OUT-5
+  make_peers({refusing(), good()});
+  start_engine_on_peers();
+  const auto start = clock_.now();
+  const auto id = submit("MSG1", {"bob@example.com"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+
+  EXPECT_EQ(clock_.now(), start) << "the fake clock never moved: the failover did not wait for a retry";
+  EXPECT_EQ(peer(0).connections(), 0u);
+  ASSERT_EQ(peer(1).transactions().size(), 1u);
+  EXPECT_EQ(peer(1).transactions()[0].rcpts, std::vector<std::string>{"bob@example.com"});
+  EXPECT_EQ(engine_->stats().deferred.load(), 0u);
+  EXPECT_EQ(engine_->stats().delivered.load(), 1u);
+  // relay1 was tried (and resolved) before relay2.
+  const auto& q = resolver_.queries();
+  const auto a1 = std::find(q.begin(), q.end(), "A " + name("relay1"));
+  const auto a2 = std::find(q.begin(), q.end(), "A " + name("relay2"));
+  EXPECT_TRUE(a1 < a2);
+}
+
+TEST_F(OutboundEngineTest, TransientRcptFailureMovesThatRecipientToTheNextHostInTheSameAttempt) {  // R-OUT-5
+  auto busy = good();
+  busy.rcpt_replies["carol@example.com"] = "451 4.2.1 <carol@example.com>: mailbox busy";
+  make_peers({busy, good()});
+  start_engine_on_peers();
+  const auto id = submit("MSG1", {"bob@example.com", "carol@example.com"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+
+  const auto a = peer(0).transactions();
+  const auto b = peer(1).transactions();
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(a[0].rcpts, std::vector<std::string>{"bob@example.com"});
+  EXPECT_EQ(b[0].rcpts, std::vector<std::string>{"carol@example.com"});
+  EXPECT_EQ(engine_->stats().deferred.load(), 0u);
+  EXPECT_EQ(engine_->stats().delivered.load(), 2u);
+  EXPECT_EQ(spool_.commits(), 1u) << "no NDR";
+}
+
+TEST_F(OutboundEngineTest, PermanentRcptFailureBouncesAndTriesNoOtherHost) {  // R-OUT-6, R-NDR-1
+  make_peers({rcpt_says("550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown"), good()});
+  start_engine_on_peers();
+  const auto id = submit("MSG1", {"bob@example.com"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+
+  EXPECT_EQ(peer(1).connections(), 0u) << "a 5xx must not be retried elsewhere";
+  EXPECT_TRUE(peer(0).transactions().empty());
+  const std::string ndr = the_ndr({id});
+  EXPECT_NE(ndr.find("5.1.1"), std::string::npos) << ndr;
+  EXPECT_NE(ndr.find("User unknown"), std::string::npos) << ndr;
+  EXPECT_EQ(engine_->stats().failed.load(), 1u);
+  EXPECT_EQ(engine_->stats().deferred.load(), 0u);
+}
+
+TEST_F(OutboundEngineTest, AllHostsTemporaryFailureDefersAndRetriesOnTheInjectedClock) {  // R-NDR-2
+  make_peers({rcpt_says("451 4.3.0 try again later"), rcpt_says("451 4.3.0 try again later")});
+  start_engine_on_peers();  // retry_intervals [60s]
+  const auto id = submit("MSG1", {"bob@example.com"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return engine_->stats().deferred.load() >= 1 && !open_connections(); }));
+
+  // Deferred: nothing done in the spool, no NDR, still tracked.
+  EXPECT_TRUE(spool_.contains(id));
+  EXPECT_EQ(spool_.done(id), std::vector<bool>{false});
+  EXPECT_EQ(spool_.marks(), 0u);
+  EXPECT_EQ(spool_.commits(), 1u);
+  EXPECT_EQ(tracker_->active(), 1u);
+  EXPECT_EQ(peer(0).connections(), 1u);
+  EXPECT_EQ(peer(1).connections(), 1u);
+
+  // Wall time alone does not bring the retry (the wait loop re-checks at least every second).
+  run_for(1500ms);
+  EXPECT_EQ(peer(0).connections() + peer(1).connections(), 2u);
+
+  // The fake clock passes retry_intervals[0]: the job is retried, and now both hosts accept.
+  peer(0).script().rcpt_reply = "250 2.1.5 Ok";
+  peer(1).script().rcpt_reply = "250 2.1.5 Ok";
+  clock_.advance(61s);
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+  EXPECT_GT(peer(0).connections() + peer(1).connections(), 2u);
+  EXPECT_EQ(peer(0).transactions().size() + peer(1).transactions().size(), 1u);
+  EXPECT_EQ(spool_.commits(), 1u) << "no NDR";
+  EXPECT_EQ(engine_->stats().delivered.load(), 1u);
+}
+
+TEST_F(OutboundEngineTest, ExpiryBouncesWith447AndTheLastError) {  // R-NDR-2
+  make_peers({rcpt_says("451 4.3.0 mailbox-busy-zq7")});
+  Settings s;
+  s.port = peers_->port();
+  s.expiration = "120s";
+  start_engine(s);
+  const auto id = submit("MSG1", {"bob@example.com"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return engine_->stats().deferred.load() >= 1 && !open_connections(); }));
+  EXPECT_TRUE(spool_.contains(id));
+  EXPECT_EQ(spool_.commits(), 1u);
+
+  clock_.advance(121s);  // past received_at + message_expiration
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+  EXPECT_EQ(peer(0).connections(), 2u) << "a last attempt at expiry, then the NDR";
+  const std::string ndr = the_ndr({id});
+  EXPECT_NE(ndr.find("4.4.7"), std::string::npos) << ndr;
+  EXPECT_NE(ndr.find("mailbox-busy-zq7"), std::string::npos) << ndr;
+  EXPECT_EQ(engine_->stats().failed.load(), 1u);
+}
+
+TEST_F(OutboundEngineTest, MxHostsAreTriedInPreferenceOrder) {  // R-OUT-7
+  make_peers({refusing(), good()});
+  start_engine_on_peers();
+  const std::string domain = name("dest");
+  // Listed by the server with the less preferred record first: the engine must sort.
+  resolver_.set_mx(domain, std::vector<dns::MxRecord>{{20, host_for(1, "mx20")}, {10, host_for(0, "mx10")}});
+  const auto id = submit("MSG1", {"bob@" + domain}, mx_hop(domain));
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+
+  ASSERT_EQ(peer(1).transactions().size(), 1u);
+  EXPECT_EQ(peer(1).transactions()[0].rcpts, std::vector<std::string>{"bob@" + domain});
+  EXPECT_EQ(resolver_.queries(),
+            (std::vector<std::string>{"MX " + domain, "A " + name("mx10"), "A " + name("mx20")}));
+  EXPECT_EQ(engine_->stats().deferred.load(), 0u);
+}
+
+TEST_F(OutboundEngineTest, NullMxBouncesWith5110AtOnce) {  // RFC 7505
+  start_engine(Settings{});
+  const std::string domain = name("nomail");
+  resolver_.set_mx(domain, dns::MxAnswer{dns::Status::null_mx, {}, ""});
+  const auto id = submit("MSG1", {"bob@" + domain}, mx_hop(domain));
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+  const std::string ndr = the_ndr({id});
+  EXPECT_NE(ndr.find("5.1.10"), std::string::npos) << ndr;
+  EXPECT_EQ(engine_->stats().deferred.load(), 0u);
+  EXPECT_EQ(engine_->stats().connections.load(), 1u);  // one connection coroutine, no socket
+}
+
+TEST_F(OutboundEngineTest, NxdomainBouncesWith544) {
+  start_engine(Settings{});
+  const std::string domain = name("nowhere");  // the FakeResolver knows nothing: NXDOMAIN
+  const auto id = submit("MSG1", {"bob@" + domain}, mx_hop(domain));
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+  const std::string ndr = the_ndr({id});
+  EXPECT_NE(ndr.find("5.4.4"), std::string::npos) << ndr;
+  EXPECT_EQ(engine_->stats().deferred.load(), 0u);
+}
+
+TEST_F(OutboundEngineTest, DnsTemporaryFailureDefersWithoutBouncing) {
+  start_engine(Settings{});
+  const std::string domain = name("servfail");
+  resolver_.set_mx(domain, dns::MxAnswer{dns::Status::temp_fail, {}, "SERVFAIL"});
+  const auto id = submit("MSG1", {"bob@" + domain}, mx_hop(domain));
+  ASSERT_TRUE(run_until([&] { return engine_->stats().deferred.load() >= 1; }));
+  EXPECT_TRUE(spool_.contains(id));
+  EXPECT_EQ(spool_.done(id), std::vector<bool>{false});
+  EXPECT_EQ(spool_.commits(), 1u) << "no NDR";
+  EXPECT_EQ(spool_.marks(), 0u);
+  EXPECT_EQ(tracker_->active(), 1u);
+  EXPECT_EQ(engine_->stats().failed.load(), 0u);
+}
+
+TEST_F(OutboundEngineTest, OwnListenerAsNextHopBouncesWith535WithoutConnecting) {  // R-LOOP-1
+  make_peers({good()});
+  Settings s;
+  s.port = peers_->port();
+  s.listener = peer(0).address() + ":" + std::to_string(peers_->port());  // "we" listen where the MX points
+  start_engine(s);
+  const std::string domain = name("loop");
+  resolver_.set_mx(domain, std::vector<dns::MxRecord>{{10, host_for(0, "mx")}});
+  const auto id = submit("MSG1", {"bob@" + domain}, mx_hop(domain));
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+  EXPECT_EQ(peer(0).connections(), 0u);
+  const std::string ndr = the_ndr({id});
+  EXPECT_NE(ndr.find("5.3.5"), std::string::npos) << ndr;
+}
+
+TEST_F(OutboundEngineTest, JobsOfOneHopEnqueuedTogetherReuseConnections) {
+  make_peers({good()});
+  start_engine_on_peers();
+  const auto hop = smart_hop();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(submit("MSG" + std::to_string(i), {"bob@example.com"}, hop));
+  ASSERT_TRUE(run_until([&] {
+    for (const auto& id : ids)
+      if (spool_.contains(id)) return false;
+    return tracker_->active() == 0 && !open_connections();
+  }));
+  EXPECT_EQ(peer(0).transactions().size(), 3u);
+  EXPECT_LE(peer(0).connections(), 2u);
+  EXPECT_LT(peer(0).connections(), ids.size());
+  EXPECT_EQ(engine_->stats().delivered.load(), 3u);
+}
+
+TEST_F(OutboundEngineTest, ConnectionDroppedAtEndOfDataDefersWithoutBouncing) {
+  // No reply to the end of data: the outcome is unknown, so the recipient is retried later (a
+  // possible duplicate, never a loss), not bounced.
+  auto dropping = good();
+  dropping.mode = TestSmtpPeer::Mode::drop_at_end_of_data;
+  make_peers({dropping});
+  start_engine_on_peers();
+  const auto id = submit("MSG1", {"bob@example.com"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return engine_->stats().deferred.load() >= 1 && !open_connections(); }));
+  ASSERT_EQ(peer(0).transactions().size(), 1u);
+  EXPECT_FALSE(peer(0).transactions()[0].accepted);
+  EXPECT_TRUE(spool_.contains(id));
+  EXPECT_EQ(spool_.done(id), std::vector<bool>{false});
+  EXPECT_EQ(spool_.commits(), 1u) << "no NDR";
+  EXPECT_EQ(engine_->stats().delivered.load(), 0u);
+  EXPECT_EQ(engine_->stats().failed.load(), 0u);
+}
+
+TEST_F(OutboundEngineTest, RecipientsMergedIntoAJobInFlightAreDeliveredToo) {
+  // outbound.hpp/.cpp: "The same message and hop again (a repeated submit): merge the recipients."
+  // Here the second hand-over arrives while the first transaction of that job is in flight: it must
+  // be tried right after that transaction, not dropped (a bug found by this test, now fixed).
+  auto holding = good();
+  holding.hold_end_of_data = true;
+  make_peers({holding});
+  start_engine_on_peers();
+  const auto hop = smart_hop();
+  const auto id = submit("MSG1", {"bob@example.com", "carol@example.com"}, hop, std::vector<std::size_t>{0});
+  ASSERT_TRUE(run_until([&] { return peer(0).held() == 1; }));
+  hand_over(id, {1}, hop);  // carol, same message, same hop
+  run_for(50ms);            // the engine merges her into the job in flight
+  peer(0).release();
+  EXPECT_TRUE(run_until([&] { return finished(id); }, 5s)) << "carol was never delivered";
+  std::vector<std::string> got;
+  for (const auto& t : peer(0).transactions()) got.insert(got.end(), t.rcpts.begin(), t.rcpts.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"bob@example.com", "carol@example.com"}));
+}
+
+}  // namespace
+}  // namespace mf::delivery
