@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/as_tuple.hpp>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
@@ -42,10 +43,13 @@ struct LocalDeliveryAgent::State : std::enable_shared_from_this<State> {
         tracker(t ? *t : *own_tracker),
         outbound(out) {}
 
-  asio::awaitable<void> run(spool::SpoolEntry entry, std::optional<std::string> data);
+  asio::awaitable<void> run(spool::SpoolEntry entry, std::shared_ptr<const std::string> data,
+                            std::vector<std::size_t> pending);
   // Splits the recipients: registers their parts with the tracker and hands remote ones to the
   // outbound engine. Returns the indexes that need local delivery.
-  std::vector<std::size_t> dispatch(const spool::SpoolEntry& entry, const std::shared_ptr<const std::string>& data);
+  // `nothing_left` is set when no recipient has anything to deliver (all done before).
+  std::vector<std::size_t> dispatch(const spool::SpoolEntry& entry, const std::shared_ptr<const std::string>& data,
+                                    bool& nothing_left);
   // One pass over `pending` local recipients. Returns true when another attempt is needed later.
   asio::awaitable<bool> attempt(const spool::SpoolEntry& entry, const std::string& data,
                                 std::vector<std::size_t>& pending);
@@ -62,7 +66,8 @@ std::chrono::seconds retry_delay(const config::Snapshot& snap, std::size_t attem
 }  // namespace
 
 std::vector<std::size_t> LocalDeliveryAgent::State::dispatch(const spool::SpoolEntry& entry,
-                                                             const std::shared_ptr<const std::string>& data) {
+                                                             const std::shared_ptr<const std::string>& data,
+                                                             bool& nothing_left) {
   auto snap = snapshot();
   const auto& rcpts = entry.envelope.recipients;
   std::vector<std::size_t> parts(rcpts.size(), 0);
@@ -103,6 +108,7 @@ std::vector<std::size_t> LocalDeliveryAgent::State::dispatch(const spool::SpoolE
     }
   }
   tracker.begin(entry, parts);
+  nothing_left = std::all_of(parts.begin(), parts.end(), [](std::size_t p) { return p == 0; });
   for (auto& [key, w] : remote) outbound->enqueue(std::move(w));
   return local;
 }
@@ -164,12 +170,9 @@ asio::awaitable<bool> LocalDeliveryAgent::State::attempt(const spool::SpoolEntry
   co_return !pending.empty();
 }
 
-asio::awaitable<void> LocalDeliveryAgent::State::run(spool::SpoolEntry entry, std::optional<std::string> received) {
+asio::awaitable<void> LocalDeliveryAgent::State::run(spool::SpoolEntry entry, std::shared_ptr<const std::string> data,
+                                                     std::vector<std::size_t> pending) {
   auto self = shared_from_this();
-  // One shared copy of the body serves the local attempt and the outbound engine's first attempt.
-  std::shared_ptr<const std::string> data;
-  if (received) data = std::make_shared<const std::string>(std::move(*received));
-  std::vector<std::size_t> pending = dispatch(entry, data);
   for (std::size_t attempt_no = 0; !stopping; ++attempt_no) {
     if (!data && !pending.empty()) {
       auto loaded = spool.load_data(entry.id);
@@ -215,7 +218,15 @@ LocalDeliveryAgent::~LocalDeliveryAgent() { stop(); }
 
 void LocalDeliveryAgent::submit(spool::SpoolEntry entry, std::optional<std::string> data) {
   if (state_->stopping) return;  // it stays in the spool and is recovered at the next start
-  asio::co_spawn(state_->executor, state_->run(std::move(entry), std::move(data)), asio::detached);
+  // One shared copy of the body serves the local attempt and the outbound engine's first attempt.
+  std::shared_ptr<const std::string> body;
+  if (data) body = std::make_shared<const std::string>(std::move(*data));
+  // Routing is cheap and pure: it runs on the caller's thread, so a message with only remote
+  // recipients goes to the outbound engine without a hop through the delivery pool.
+  bool nothing_left = false;
+  auto pending = state_->dispatch(entry, body, nothing_left);
+  if (pending.empty() && !nothing_left) return;
+  asio::co_spawn(state_->executor, state_->run(std::move(entry), std::move(body), std::move(pending)), asio::detached);
 }
 
 void LocalDeliveryAgent::stop() {

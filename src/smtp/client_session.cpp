@@ -112,17 +112,20 @@ std::string stuff_message(std::string_view data) {
   std::string out;
   out.reserve(data.size() + data.size() / 64 + 8);
   bool line_start = true;
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    const char c = data[i];
-    if (c == '\r' || c == '\n') {
-      out += "\r\n";
-      if (c == '\r' && i + 1 < data.size() && data[i + 1] == '\n') ++i;
-      line_start = true;
-      continue;
+  std::size_t i = 0;
+  while (i < data.size()) {
+    // Copy the run up to the next CR or LF in one go.
+    std::size_t j = i;
+    while (j < data.size() && data[j] != '\r' && data[j] != '\n') ++j;
+    if (j > i) {
+      if (line_start && data[i] == '.') out += '.';
+      out.append(data.data() + i, j - i);
+      line_start = false;
     }
-    if (line_start && c == '.') out += '.';
-    out += c;
-    line_start = false;
+    if (j == data.size()) break;
+    out += "\r\n";  // CRLF, a bare CR or a bare LF: one CRLF line end
+    i = (data[j] == '\r' && j + 1 < data.size() && data[j + 1] == '\n') ? j + 2 : j + 1;
+    line_start = true;
   }
   if (!line_start) out += "\r\n";
   out += ".\r\n";
