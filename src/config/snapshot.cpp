@@ -43,7 +43,7 @@ const AcceptedDomain* Snapshot::find_accepted_domain(const Domain& d, std::size_
     // so that the closest wildcard wins.
     std::string_view name = d.str();
     while (!name.empty()) {
-      if (auto w = wildcard_domains.find(std::string(name)); w != wildcard_domains.end()) {
+      if (auto w = wildcard_domains.find(name); w != wildcard_domains.end()) {
         ref = &w->second;
         break;
       }

@@ -16,6 +16,10 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include <functional>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -223,14 +227,23 @@ struct RecipientRef {
   std::size_t recipient = 0;  // index into Organization::recipients
 };
 
+// Hash for the look-up indexes; transparent, so a std::string_view is looked up without a copy.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+// Open-addressing tables (one cache miss per look-up in the common case; 1M recipients, SPEC §7).
+template <typename V>
+using StringIndex = boost::unordered_flat_map<std::string, V, StringHash, std::equal_to<>>;
+
 struct Snapshot {
   std::string source_path;  // absolute path of the file it was loaded from
   Service service;
   std::vector<Organization> organizations;
 
-  std::unordered_map<std::string, DomainRef> exact_domains;     // canonical domain → entry
-  std::unordered_map<std::string, DomainRef> wildcard_domains;  // "contoso.com" of "*.contoso.com"
-  std::unordered_map<std::string, RecipientRef> recipients;     // Address::key() of address and proxies
+  StringIndex<DomainRef> exact_domains;        // canonical domain → entry
+  StringIndex<DomainRef> wildcard_domains;     // "contoso.com" of "*.contoso.com"
+  StringIndex<RecipientRef> recipients;        // Address::key() of address and proxies
 
   // The accepted domain covering `d` (exact entry first, then the closest wildcard parent), if any.
   const AcceptedDomain* find_accepted_domain(const Domain& d, std::size_t* org_index = nullptr) const;

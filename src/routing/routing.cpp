@@ -1,6 +1,7 @@
 #include "routing/routing.hpp"
 
 #include <set>
+#include <unordered_set>
 
 namespace mf::routing {
 
@@ -24,7 +25,8 @@ namespace {
 
 // Depth-first group expansion; `seen` holds every address key already visited so that each address
 // is handled once and a membership loop ends.
-void expand(const config::Snapshot& snap, const Address& addr, std::set<std::string>& seen, Resolution& out) {
+void expand(const config::Snapshot& snap, const Address& addr, std::unordered_set<const config::Recipient*>& seen,
+            Resolution& out) {
   std::size_t org = 0;
   const config::Recipient* r = snap.find_recipient(addr, &org);
   if (r == nullptr) {
@@ -38,7 +40,7 @@ void expand(const config::Snapshot& snap, const Address& addr, std::set<std::str
     out.remote.push_back(addr);
     return;
   }
-  if (!seen.insert(r->address.key()).second) return;
+  if (!seen.insert(r).second) return;  // one directory entry per address and proxies
   switch (r->type) {
     case RecipientType::mailbox: {
       LocalMailbox mb{snap.organizations[org].name, r->address};
@@ -75,7 +77,20 @@ Resolution resolve(const config::Snapshot& snap, const Address& rcpt) {
     out.reason = dom == nullptr ? "not an accepted domain" : "unknown recipient in a relay domain";
     return out;
   }
-  std::set<std::string> seen;
+  // Fast path (most recipients): no group, no expansion state.
+  if (r->type == RecipientType::mailbox) {
+    out.kind = Resolution::Kind::local;
+    out.mailboxes.push_back(LocalMailbox{snap.organizations[org].name, r->address});
+    out.reason = "directory recipient";
+    return out;
+  }
+  if (r->type != RecipientType::group) {
+    out.kind = Resolution::Kind::remote;
+    out.remote.push_back(r->target_address ? *r->target_address : r->address);
+    out.reason = "directory recipient";
+    return out;
+  }
+  std::unordered_set<const config::Recipient*> seen;
   expand(snap, rcpt, seen, out);
   if (!out.mailboxes.empty()) {
     out.kind = Resolution::Kind::local;
