@@ -1,7 +1,7 @@
 # mailflow — set-up and build wrappers for a fresh Debian 12 machine (run as root, or with sudo).
 #   make run    install what is missing, build Release, serve examples/quickstart.yaml on 127.0.0.1:2525
 #   make test   install what the tests need, build, run every test (unit, integration, sanitizers, fuzz)
-#   make bench  (see bench/)
+#   make bench  install what the benchmarks need, build Release with bench/, run them all (bench/README.md)
 
 SHELL := /bin/bash
 JOBS ?= 2
@@ -21,7 +21,7 @@ define install_missing
 	fi
 endef
 
-.PHONY: deps test-deps build run test test-unit test-asan test-fuzz clean
+.PHONY: deps test-deps build run test test-unit test-asan test-fuzz bench clean
 
 deps:
 	$(call install_missing,$(BUILD_PACKAGES))
@@ -62,5 +62,21 @@ test-fuzz: test-deps
 	ninja -C build-fuzz -j$(JOBS)
 	cd build-fuzz && ctest -j$(JOBS) -L fuzz --output-on-failure
 
+# Benchmarks (issue 4): (c) routing cost, (b) 10,000 idle sessions, (a)(d)(e) relay against a private
+# Postfix instance. Each prints its table and writes JSON under bench/results/.
+BENCH_PACKAGES := postfix libbenchmark-dev python3
+bench: deps
+	@dpkg-query -W -f='$${Status}' postfix 2>/dev/null | grep -q 'install ok installed' || \
+	  echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections
+	$(call install_missing,$(BENCH_PACKAGES))
+	cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DMAILFLOW_TESTS=OFF -DMAILFLOW_BENCH=ON
+	ninja -C build-bench -j$(JOBS) mailflow routing_bench
+	mkdir -p bench/results
+	./build-bench/bench/routing_bench --benchmark_out=bench/results/routing-$$(date -u +%Y%m%dT%H%M%SZ).json \
+	  --benchmark_out_format=json
+	python3 bench/idle_sessions.py --mailflow build-bench/src/cli/mailflow \
+	  --json bench/results/idle-$$(date -u +%Y%m%dT%H%M%SZ).json
+	python3 bench/relay_bench.py --mailflow build-bench/src/cli/mailflow
+
 clean:
-	rm -rf build build-release build-asan build-fuzz
+	rm -rf build build-release build-asan build-fuzz build-bench
