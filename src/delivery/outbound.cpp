@@ -19,6 +19,8 @@
 #include <spdlog/spdlog.h>
 
 #include <ifaddrs.h>
+
+#include <algorithm>
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -105,6 +107,8 @@ struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
         tls_client(std::move(tls)), options(o), ready(10000, o.connections_per_hop), timer(ex) {}
 
   void add(OutboundWork w);
+  asio::awaitable<void> add_by_mx_site(OutboundWork w);
+  void add_keyed(OutboundWork w, const std::string& hop_key);
   void kick();
   void promote_due();
   asio::awaitable<void> wake_loop();
@@ -124,7 +128,37 @@ std::string job_key(const std::string& id, const std::string& hop) { return id +
 }  // namespace
 
 void OutboundEngine::Impl::add(OutboundWork w) {
-  const std::string hop_key = w.hop.key();
+  if (w.hop.kind == routing::NextHop::Kind::mx) {
+    // Destinations that share MX hosts share a queue (and its connections): key by the MX set.
+    asio::co_spawn(executor, add_by_mx_site(std::move(w)), asio::detached);
+    return;
+  }
+  const std::string key = w.hop.key();
+  add_keyed(std::move(w), key);
+}
+
+asio::awaitable<void> OutboundEngine::Impl::add_by_mx_site(OutboundWork w) {
+  auto self = shared_from_this();
+  std::string key = w.hop.key();
+  auto mx = co_await resolver.mx(w.hop.mx_domain);  // cached: the connection asks again for free
+  if (mx.status == dns::Status::ok) {
+    std::vector<std::string> hosts;
+    for (const auto& r : mx.records) hosts.push_back(r.host);
+    std::sort(hosts.begin(), hosts.end());
+    hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+    std::string site = w.hop.connector.empty()
+                           ? std::string()
+                           : "connector:" + std::to_string(w.hop.organization) + "/" + w.hop.connector + "/";
+    site += "mx-hosts:";
+    for (std::size_t i = 0; i < hosts.size(); ++i) site += (i ? "," : "") + hosts[i];
+    key = std::move(site);
+  }
+  if (stopping) co_return;
+  add_keyed(std::move(w), key);
+  kick();
+}
+
+void OutboundEngine::Impl::add_keyed(OutboundWork w, const std::string& hop_key) {
   const std::string key = job_key(w.message_id, hop_key);
   hops[hop_key] = w.hop;
   queue::Job job;
@@ -134,8 +168,10 @@ void OutboundEngine::Impl::add(OutboundWork w) {
   job.due = clock.now();
   auto it = work.find(key);
   if (it != work.end()) {
-    // The same message and hop again (a repeated submit): merge the recipients.
+    // The same message and queue again (a repeated submit, or a second domain with the same MX
+    // hosts): one transaction carries all of them.
     for (auto& r : w.recipients) it->second.recipients.push_back(std::move(r));
+    if (!it->second.data) it->second.data = std::move(w.data);
     return;
   }
   work.emplace(key, std::move(w));
@@ -490,8 +526,9 @@ asio::awaitable<void> OutboundEngine::Impl::finish_job(queue::Job job, std::vect
     co_return;
   }
   if (remaining.empty()) {
+    // Straight back into the ready queue: the connection that just finished this job takes it next.
     job.due = clock.now();
-    waiting.push(std::move(job));
+    if (!ready.push(job)) waiting.push(std::move(job));
     co_return;
   }
   todo.insert(todo.end(), remaining.begin(), remaining.end());

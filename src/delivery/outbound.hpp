@@ -3,6 +3,9 @@
 // What it does: remote recipients of spooled messages (grouped per next hop by the dispatcher) wait
 // in a time-ordered store (queue::WaitQueue); due jobs move into bounded per-next-hop ready queues
 // (queue::ReadyQueues) whose connection limit (default 20 per hop) caps parallel connections. A
+// connector's smart-host set is one queue; MX destinations are keyed by their MX host set, so
+// domains that share MX hosts share a queue (and one transaction carries a message's recipients
+// of all of them). A
 // connection for a hop resolves its hosts (smart hosts in round-robin rotation, each FQDN through
 // its MX then A/AAAA; or the recipient domain's MX — R-OUT-4, 7, 8), connects (bound to
 // service.source_address when set), runs smtp::ClientSession with the connector's TLS policy
