@@ -637,7 +637,7 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
       }
       // The transaction: the message's envelope with only the remaining recipients.
       smtp::OutboundMessage msg;
-      msg.data = *data;
+      msg.shared_data = data;
       msg.envelope = envelope;
       std::vector<EnvelopeRecipient> rcpts;
       for (auto& r : remaining) {

@@ -110,7 +110,12 @@ std::string encode_xtext(std::string_view text) {
 
 std::string stuff_message(std::string_view data) {
   std::string out;
-  out.reserve(data.size() + data.size() / 64 + 8);
+  append_stuffed(out, data);
+  return out;
+}
+
+void append_stuffed(std::string& out, std::string_view data) {
+  out.reserve(out.size() + data.size() + data.size() / 64 + 8);
   bool line_start = true;
   std::size_t i = 0;
   while (i < data.size()) {
@@ -129,7 +134,6 @@ std::string stuff_message(std::string_view data) {
   }
   if (!line_start) out += "\r\n";
   out += ".\r\n";
-  return out;
 }
 
 struct ClientSession::Impl {
@@ -357,7 +361,7 @@ void ClientSession::Impl::on_starttls(const Reply& r) {
 std::string ClientSession::Impl::mail_command() const {
   const Envelope& e = msg.envelope;
   std::string c = "MAIL FROM:<" + (e.sender ? e.sender->str() : std::string()) + ">";
-  if (offers("SIZE")) c += " SIZE=" + std::to_string(msg.data.size());
+  if (offers("SIZE")) c += " SIZE=" + std::to_string(msg.bytes().size());
   if (e.body != BodyType::seven_bit && offers("8BITMIME")) c += " BODY=8BITMIME";
   if (needs_smtputf8(e)) c += " SMTPUTF8";
   if (offers("DSN")) {
@@ -430,9 +434,10 @@ void ClientSession::Impl::on_data(const Reply& r) {
       expect.push_back(Expect::lone_dot);
       return;
     }
-    out += stuff_message(msg.data);
+    append_stuffed(out, msg.bytes());
     msg.data.clear();
     msg.data.shrink_to_fit();
+    msg.shared_data.reset();
     expect.push_back(Expect::end_of_data);
     return;
   }
@@ -514,7 +519,7 @@ void ClientSession::send(OutboundMessage msg) {
   if (s.offers("SIZE", &limit) && !limit.empty() && limit.size() <= 19 &&
       limit.find_first_not_of("0123456789") == std::string::npos) {
     const unsigned long long max = std::stoull(limit);
-    if (max > 0 && msg.data.size() > max) {
+    if (max > 0 && msg.bytes().size() > max) {
       return s.resolve_all(RcptStatus::permanent,
                            make_reply(552, "5.3.4", "Message size exceeds fixed maximum message size of server"),
                            "MAIL FROM");

@@ -77,6 +77,9 @@ struct ClientOptions {
 struct OutboundMessage {
   Envelope envelope;  // sender (nullopt = <>), recipients (notify/orcpt), body, smtputf8, ret, envid
   std::string data;   // unstuffed message, CRLF line ends
+  // When set, the message bytes are read from here instead of `data` (no copy of a shared body).
+  std::shared_ptr<const std::string> shared_data;
+  std::string_view bytes() const { return shared_data ? std::string_view(*shared_data) : std::string_view(data); }
 };
 
 enum class RcptStatus { pending, delivered, transient, permanent };
@@ -132,5 +135,7 @@ std::string encode_xtext(std::string_view text);
 // The DATA block for `data`: bare CR / LF turned into CRLF, a '.' starting a line doubled, CRLF
 // appended if missing (not to empty data), then the ".\r\n" terminator.
 std::string stuff_message(std::string_view data);
+// The same, appended to `out` (no temporary copy).
+void append_stuffed(std::string& out, std::string_view data);
 
 }  // namespace mf::smtp

@@ -766,5 +766,26 @@ TEST(Send, NoRecipientsIsANoOp) {
   EXPECT_TRUE(s.results().empty());
 }
 
+TEST(Send, SharedDataGoesOnTheWireLikeOwnData) {
+  // The delivery driver passes the spooled body by shared pointer (no copy); the wire is the same.
+  auto wire = [](bool shared) {
+    ClientSession s(options());
+    connect(s, kFull);
+    OutboundMessage m = message({"b@t.example"}, "Subject: x\r\n\r\n.dot\r\nhi\r\n");
+    if (shared) {
+      m.shared_data = std::make_shared<const std::string>(std::move(m.data));
+      m.data.clear();
+    }
+    s.send(std::move(m));
+    std::string out = s.take_output();
+    out += talk(s, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n");
+    return out;
+  };
+  const std::string own = wire(false);
+  EXPECT_NE(own.find("SIZE=24"), std::string::npos) << own;
+  EXPECT_NE(own.find("\r\n..dot\r\nhi\r\n.\r\n"), std::string::npos) << own;
+  EXPECT_EQ(wire(true), own);
+}
+
 }  // namespace
 }  // namespace mf::smtp
