@@ -65,10 +65,13 @@ class Spool {
 
   // Durably store a new message (see THE INVARIANT). Fails with the reason on write error.
   virtual boost::asio::awaitable<Result<void>> commit(StoredMessage msg) = 0;
-  // Durably record that recipients `indexes` of message `id` are finished.
+  // Record that recipients `indexes` of message `id` are finished. Written to the WAL without an
+  // fsync of its own (it survives a process crash and is made durable by the next commit's sync):
+  // losing it to a power failure repeats a delivery, it never loses one.
   virtual boost::asio::awaitable<Result<void>> mark_done(std::string id, std::vector<std::size_t> indexes,
                                                          std::string reason) = 0;
-  // Durably delete the message and all its records (when every recipient is finished).
+  // Delete the message and all its records (when every recipient is finished); not synced on its
+  // own either (same reasoning as mark_done).
   virtual boost::asio::awaitable<Result<void>> remove(std::string id) = 0;
 
   // Synchronous reads (used at start and by delivery workers on their own threads).

@@ -331,6 +331,28 @@ TEST(RocksSpoolTest, DestructionDrainsQueuedCommits) {
   EXPECT_EQ(report->entries.size(), static_cast<std::size_t>(kCommits));
 }
 
+TEST(RocksSpoolTest, CommitsAreSyncedMarksAndRemovesRideOnTheNextSync) {
+  TempDir dir;
+  auto fs = std::make_shared<FaultFs>();
+  auto env = rocksdb::NewCompositeEnv(fs);
+  auto spool = open_spool(dir, {env.get()});
+  ASSERT_TRUE(spool);
+  int before = fs->syncs.load();
+  ASSERT_TRUE(run_awaitable(spool->commit(small_message("SYNC1"))));
+  EXPECT_GT(fs->syncs.load(), before) << "a commit must be synced before it completes (THE INVARIANT)";
+  before = fs->syncs.load();
+  ASSERT_TRUE(run_awaitable(spool->mark_done("SYNC1", {0}, "delivered")));
+  ASSERT_TRUE(run_awaitable(spool->remove("SYNC1")));
+  EXPECT_EQ(fs->syncs.load(), before) << "mark_done/remove need no fsync of their own";
+  // Still effective (in the WAL): a reopened spool does not bring the message back.
+  spool.reset();
+  auto again = open_spool(dir);
+  ASSERT_TRUE(again);
+  auto report = again->recover();
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->entries.empty());
+}
+
 TEST(RocksSpoolTest, OversizedBatchesAreSplitButEveryCommitCompletes) {
   TempDir dir;
   RocksSpoolTuning tuning;

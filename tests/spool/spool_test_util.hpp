@@ -158,6 +158,7 @@ class FaultFs : public rocksdb::FileSystemWrapper {
   std::atomic<bool> no_space{false};  // fail with ENOSPC rather than a plain I/O error
   std::atomic<int> sync_delay_ms{0};
   std::atomic<int> failures{0};
+  std::atomic<int> syncs{0};  // Sync/Fsync calls on writable files (the WAL's among them)
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
                                     std::unique_ptr<rocksdb::FSWritableFile>* r,
@@ -197,11 +198,13 @@ class FaultFs : public rocksdb::FileSystemWrapper {
       return FSWritableFileOwnerWrapper::Append(d, o, v, dbg);
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      ++fs_.syncs;
       fs_.delay();
       if (fs_.fail_writes) return fs_.fault();
       return FSWritableFileOwnerWrapper::Sync(o, dbg);
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      ++fs_.syncs;
       fs_.delay();
       if (fs_.fail_writes) return fs_.fault();
       return FSWritableFileOwnerWrapper::Fsync(o, dbg);
