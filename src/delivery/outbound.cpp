@@ -316,8 +316,9 @@ namespace {
 // One SMTP connection to one target, driven by smtp::ClientSession.
 class ClientConnection {
  public:
-  ClientConnection(asio::any_io_executor ex, std::shared_ptr<asio::ssl::context> ctx)
-      : stream_(tcp::socket(ex), *ctx), timer_(ex) {}
+  ClientConnection(asio::any_io_executor ex, std::shared_ptr<asio::ssl::context> ctx,
+                   std::chrono::seconds reply_timeout_cap)
+      : stream_(tcp::socket(ex), *ctx), timer_(ex), reply_timeout_cap_(reply_timeout_cap) {}
 
   // Connects and runs the session up to the first `ready` (or close). Returns false when the
   // connection could not be set up; `error` then says why.
@@ -441,7 +442,9 @@ class ClientConnection {
         continue;
       }
       // Action::read
-      timer_.expires_after(session_->timeout());
+      auto wait = session_->timeout();
+      if (reply_timeout_cap_.count() > 0) wait = std::min(wait, reply_timeout_cap_);
+      timer_.expires_after(wait);
       std::size_t n = 0;
       boost::system::error_code ec;
       if (tls_) {
@@ -477,6 +480,7 @@ class ClientConnection {
   std::optional<Reply> failure_;
   bool tls_ = false;
   bool tls_reconnect_ = false;
+  std::chrono::seconds reply_timeout_cap_{0};
 };
 
 smtp::ClientOptions::Tls client_tls(const routing::TlsRequirement& req) {
@@ -608,7 +612,7 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
       auto req = routing::tls_requirement(hop.tls, hop.tls_domain, t.name);
       if (!conn || !conn->usable() || ti != conn_index) {
         if (conn) co_await conn->quit();
-        conn = std::make_unique<ClientConnection>(executor, tls_client);
+        conn = std::make_unique<ClientConnection>(executor, tls_client, options.reply_timeout_cap);
         smtp::ClientOptions opts;
         opts.helo_name = snap->service.hostname;
         opts.tls = client_tls(req);
@@ -616,7 +620,7 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
         bool ok = co_await conn->open(t, snap->service.source_address, options.connect_timeout, opts, req, e);
         if (!ok && conn->tls_reconnect()) {
           // Opportunistic TLS whose handshake failed: the same host again in plain text.
-          conn = std::make_unique<ClientConnection>(executor, tls_client);
+          conn = std::make_unique<ClientConnection>(executor, tls_client, options.reply_timeout_cap);
           opts.tls = smtp::ClientOptions::Tls::never;
           e.clear();
           ok = co_await conn->open(t, snap->service.source_address, options.connect_timeout, opts, req, e);

@@ -69,6 +69,9 @@ class OutboundEngine {
   struct Options {
     std::size_t connections_per_hop = 20;
     std::chrono::seconds connect_timeout{30};
+    // Upper bound on every reply wait (RFC 5321 §4.5.3.2: 5 min for most replies, 10 min after the
+    // data); 0 = the RFC values. Lets tests exercise timeouts without waiting minutes.
+    std::chrono::seconds reply_timeout_cap{0};
   };
   OutboundEngine(boost::asio::any_io_executor executor, spool::Spool& spool, Tracker& tracker,
                  SnapshotSource snapshot, dns::Resolver& resolver, const Clock& clock,

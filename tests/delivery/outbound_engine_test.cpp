@@ -71,6 +71,7 @@ class OutboundEngineTest : public ::testing::Test {
     std::string listener = "127.0.0.1:2525";
     std::string retry = "[60s]";
     std::string expiration = "1h";
+    std::chrono::seconds reply_timeout_cap{0};  // OutboundEngine::Options::reply_timeout_cap
   };
   // Loads the snapshot from inline YAML and starts the engine (and the tracker) on io_.
   void start_engine(const Settings& s) {
@@ -89,11 +90,13 @@ service:
     tracker_ = std::make_unique<Tracker>(spool_, source, clock_);
     auto tls = tls::make_client_context(nullptr);
     ASSERT_TRUE(tls);
+    OutboundEngine::Options options;
+    options.reply_timeout_cap = s.reply_timeout_cap;
     engine_ = std::make_unique<OutboundEngine>(io_.get_executor(), spool_, *tracker_, source, resolver_, clock_, *tls,
-                                               OutboundEngine::Options{});
+                                               options);
   }
-  void start_engine_on_peers() {
-    Settings s;
+  void start_engine_on_peers() { start_engine_on_peers(Settings()); }
+  void start_engine_on_peers(Settings s) {
     s.port = peers_->port();
     start_engine(s);
   }
@@ -418,6 +421,34 @@ TEST_F(OutboundEngineTest, DomainsWithTheSameMxHostsShareOneQueueAndOneTransacti
   for (const auto& t : peer(0).transactions()) rcpts += t.rcpts.size();
   EXPECT_EQ(rcpts, 2u);
   EXPECT_EQ(peer(0).connections(), 1u);  // the two domains share the queue's connection
+}
+
+TEST_F(OutboundEngineTest, TarpitWithoutBannerTimesOutAndTheNextHostGetsIt) {  // catalogue G01
+  TestSmtpPeer::Script tarpit;
+  tarpit.mode = TestSmtpPeer::Mode::silent;
+  make_peers({tarpit, good()});
+  Settings s;
+  s.reply_timeout_cap = std::chrono::seconds(1);  // stands for the 5-minute banner timeout
+  start_engine_on_peers(s);
+  const auto id = submit("MSG1", {"bob@example.test"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+  EXPECT_EQ(peer(0).connections(), 1u);
+  ASSERT_EQ(peer(1).transactions().size(), 1u);
+  EXPECT_EQ(engine_->stats().deferred.load(), 0u);
+}
+
+TEST_F(OutboundEngineTest, NoReplyAfterTheDotDefersWithoutBouncing) {  // catalogue G05, G06
+  auto slow = good();
+  slow.hold_end_of_data = true;  // the 250 never comes within the (capped) end-of-data timeout
+  make_peers({slow});
+  Settings s;
+  s.reply_timeout_cap = std::chrono::seconds(1);
+  start_engine_on_peers(s);
+  const auto id = submit("MSG1", {"bob@example.test"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return engine_->stats().deferred.load() >= 1; }));
+  EXPECT_TRUE(spool_.contains(id));  // kept for a retry (a duplicate is possible, a loss is not)
+  EXPECT_EQ(spool_.done(id), std::vector<bool>{false});
+  EXPECT_EQ(spool_.size(), 1u);  // no NDR
 }
 
 TEST_F(OutboundEngineTest, NullMxBouncesWith5110AtOnce) {  // RFC 7505

@@ -105,6 +105,15 @@ asio::awaitable<void> TestSmtpPeer::State::session(std::shared_ptr<tcp::socket> 
     co_return !ec;
   };
 
+  if (script.mode == Mode::silent) {  // a tarpit: accept, never say anything, wait for the close
+    std::array<char, 512> sink;
+    for (;;) {
+      auto [ec, n] = co_await sock->async_read_some(asio::buffer(sink), use_tuple);
+      if (ec) break;
+    }
+    close(sock);
+    co_return;
+  }
   const std::string greeting =
       script.greeting.empty() ? "220 " + script.hostname + " ESMTP test peer" : script.greeting;
   if (!co_await reply(greeting)) {

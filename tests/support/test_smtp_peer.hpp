@@ -10,7 +10,7 @@
 // (MAIL FROM, accepted RCPTs, the unstuffed data) and how many connections it accepted.
 // Modes: normal; refuse (the port is bound but not listening: connects are refused, and the
 // address:port stays reserved); drop_at_end_of_data (the data is read and recorded, then the
-// connection is closed without a reply). The script may be changed between connections (script()).
+// connection is closed without a reply); silent (accepts and never says anything: a tarpit). The script may be changed between connections (script()).
 //
 // Threads: everything runs on the executor given, which must be the test's single-threaded
 // io_context; accessors must be called while that io_context is not running (between run_for()).
@@ -39,7 +39,7 @@ struct PeerTransaction {
 
 class TestSmtpPeer {
  public:
-  enum class Mode { normal, refuse, drop_at_end_of_data };
+  enum class Mode { normal, refuse, drop_at_end_of_data, silent };  // silent: accepts, never greets
 
   // Replies are written as given; a missing final CRLF is added. A multi-line reply is one string
   // with CRLF between its lines ("250-a\r\n250 b").
