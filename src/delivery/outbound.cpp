@@ -441,10 +441,15 @@ class ClientConnection {
         }
         continue;
       }
-      // Action::read
-      auto wait = session_->timeout();
-      if (reply_timeout_cap_.count() > 0) wait = std::min(wait, reply_timeout_cap_);
-      timer_.expires_after(wait);
+      // Action::read. The deadline covers the whole reply (or pipelined batch of replies) awaited
+      // since our last write, not each read: a peer dripping one byte at a time cannot hold the
+      // connection past it (catalogue G07).
+      if (!out.empty() || !reply_deadline_) {
+        auto wait = session_->timeout();
+        if (reply_timeout_cap_.count() > 0) wait = std::min(wait, reply_timeout_cap_);
+        reply_deadline_ = std::chrono::steady_clock::now() + wait;
+      }
+      timer_.expires_at(*reply_deadline_);
       std::size_t n = 0;
       boost::system::error_code ec;
       if (tls_) {
@@ -481,6 +486,7 @@ class ClientConnection {
   bool tls_ = false;
   bool tls_reconnect_ = false;
   std::chrono::seconds reply_timeout_cap_{0};
+  std::optional<std::chrono::steady_clock::time_point> reply_deadline_;
 };
 
 smtp::ClientOptions::Tls client_tls(const routing::TlsRequirement& req) {

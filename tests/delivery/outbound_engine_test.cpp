@@ -437,6 +437,19 @@ TEST_F(OutboundEngineTest, TarpitWithoutBannerTimesOutAndTheNextHostGetsIt) {  /
   EXPECT_EQ(engine_->stats().deferred.load(), 0u);
 }
 
+TEST_F(OutboundEngineTest, SlowDripGreetingHitsTheWholeReplyDeadline) {  // catalogue G07
+  TestSmtpPeer::Script drip;
+  drip.mode = TestSmtpPeer::Mode::drip;  // ~30 octets, one every 200 ms: ~6 s for the greeting
+  make_peers({drip, good()});
+  Settings s;
+  s.reply_timeout_cap = std::chrono::seconds(1);  // each read comes in time; the whole reply does not
+  start_engine_on_peers(s);
+  const auto id = submit("MSG1", {"bob@example.test"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return finished(id); }, std::chrono::seconds(4)));
+  ASSERT_EQ(peer(1).transactions().size(), 1u);
+  EXPECT_TRUE(peer(0).transactions().empty());
+}
+
 TEST_F(OutboundEngineTest, NoReplyAfterTheDotDefersWithoutBouncing) {  // catalogue G05, G06
   auto slow = good();
   slow.hold_end_of_data = true;  // the 250 never comes within the (capped) end-of-data timeout

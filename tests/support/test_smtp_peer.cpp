@@ -116,6 +116,18 @@ asio::awaitable<void> TestSmtpPeer::State::session(std::shared_ptr<tcp::socket> 
   }
   const std::string greeting =
       script.greeting.empty() ? "220 " + script.hostname + " ESMTP test peer" : script.greeting;
+  if (script.mode == Mode::drip) {
+    const std::string out = with_crlf(greeting);
+    asio::steady_timer t(sock->get_executor());
+    for (char c : out) {
+      auto [ec, n] = co_await asio::async_write(*sock, asio::buffer(&c, 1), use_tuple);
+      if (ec || stopped) break;
+      t.expires_after(std::chrono::milliseconds(200));
+      co_await t.async_wait(use_tuple);
+    }
+    close(sock);
+    co_return;
+  }
   if (!co_await reply(greeting)) {
     close(sock);
     co_return;

@@ -39,7 +39,8 @@ struct PeerTransaction {
 
 class TestSmtpPeer {
  public:
-  enum class Mode { normal, refuse, drop_at_end_of_data, silent };  // silent: accepts, never greets
+  // silent: accepts, never greets; drip: sends its greeting one octet every 200 ms (a slow-drip peer)
+  enum class Mode { normal, refuse, drop_at_end_of_data, silent, drip };
 
   // Replies are written as given; a missing final CRLF is added. A multi-line reply is one string
   // with CRLF between its lines ("250-a\r\n250 b").
