@@ -1,5 +1,7 @@
 #include "delivery/outbound.hpp"
 
+#include "delivery/client_connection.hpp"
+
 #include "queue/queue.hpp"
 #include "smtp/client_session.hpp"
 #include "tls/tls.hpp"
@@ -39,22 +41,12 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-// A concrete address to connect to, with the name it was found under (for TLS checks and logs).
-struct Target {
-  std::string name;  // host name, or the IP text for literals
-  IpAddress ip;
-  std::uint16_t port = 25;
-  std::string label() const { return name == ip.str() ? name : name + "[" + ip.str() + "]"; }
-};
-
 // Why no target list could be built: permanent (NXDOMAIN, null MX, own address) or temporary.
 struct HostFailure {
   bool permanent = false;
   std::string status;  // enhanced code
   std::string text;
 };
-
-std::string reply_text(const Reply& r) { return r.one_line(); }
 
 // This host's interface addresses, for the R-LOOP-1 check of listeners on 0.0.0.0 / ::.
 std::vector<IpAddress> interface_addresses() {
@@ -311,189 +303,6 @@ asio::awaitable<std::variant<std::vector<Target>, HostFailure>> OutboundEngine::
   co_return kept;
 }
 
-namespace {
-
-// One SMTP connection to one target, driven by smtp::ClientSession.
-class ClientConnection {
- public:
-  ClientConnection(asio::any_io_executor ex, std::shared_ptr<asio::ssl::context> ctx,
-                   std::chrono::seconds reply_timeout_cap)
-      : stream_(tcp::socket(ex), *ctx), timer_(ex), reply_timeout_cap_(reply_timeout_cap) {}
-
-  // Connects and runs the session up to the first `ready` (or close). Returns false when the
-  // connection could not be set up; `error` then says why.
-  asio::awaitable<bool> open(const Target& t, const std::optional<IpAddress>& source, std::chrono::seconds connect_timeout,
-                             smtp::ClientOptions opts, const routing::TlsRequirement& req, std::string& error) {
-    target_ = t;
-    req_ = req;
-    auto addr = asio::ip::make_address(t.ip.str());
-    tcp::endpoint ep(addr, t.port);
-    auto& sock = stream_.next_layer();
-    boost::system::error_code ec;
-    sock.open(ep.protocol(), ec);
-    if (ec) {
-      error = "socket: " + ec.message();
-      co_return false;
-    }
-    if (source) {
-      auto src = asio::ip::make_address(source->str(), ec);
-      if (!ec && src.is_v4() == addr.is_v4()) {
-        sock.bind(tcp::endpoint(src, 0), ec);
-        if (ec) {
-          error = "bind to source address " + source->str() + ": " + ec.message();
-          co_return false;
-        }
-      }
-    }
-    timer_.expires_after(connect_timeout);
-    auto r = co_await (sock.async_connect(ep, use_tuple) || timer_.async_wait(use_tuple));
-    if (r.index() == 1) {
-      error = "connection timed out";
-      co_return false;
-    }
-    if (auto [e] = std::get<0>(r); e) {
-      error = e == asio::error::connection_refused ? "connection refused" : e.message();
-      co_return false;
-    }
-    session_ = std::make_unique<smtp::ClientSession>(std::move(opts));
-    co_await drive();
-    if (session_->action() != smtp::ClientSession::Action::ready) {
-      auto f = session_->session_failure();
-      error = f ? reply_text(*f) : "connection closed";
-      failure_ = f;
-      co_return false;
-    }
-    co_return true;
-  }
-
-  smtp::ClientSession& session() { return *session_; }
-  const Target& target() const { return target_; }
-  std::optional<Reply> failure() const { return failure_; }
-  bool tls_reconnect() const { return tls_reconnect_; }
-  bool usable() const { return session_ && session_->action() == smtp::ClientSession::Action::ready; }
-
-  asio::awaitable<void> send(smtp::OutboundMessage msg) {
-    session_->send(std::move(msg));
-    co_await drive();
-  }
-
-  asio::awaitable<void> quit() {
-    if (usable()) {
-      session_->quit();
-      co_await drive();
-    }
-    boost::system::error_code ec;
-    stream_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.next_layer().close(ec);
-  }
-
- private:
-  asio::awaitable<bool> write(const std::string& out, std::chrono::seconds limit) {
-    if (out.empty()) co_return true;
-    timer_.expires_after(limit);
-    if (tls_) {
-      auto r = co_await (asio::async_write(stream_, asio::buffer(out), use_tuple) || timer_.async_wait(use_tuple));
-      co_return r.index() == 0 && !std::get<0>(std::get<0>(r));
-    }
-    auto r = co_await (asio::async_write(stream_.next_layer(), asio::buffer(out), use_tuple) || timer_.async_wait(use_tuple));
-    co_return r.index() == 0 && !std::get<0>(std::get<0>(r));
-  }
-
-  // Shuttles bytes until the session is ready or closed.
-  asio::awaitable<void> drive() {
-    using Action = smtp::ClientSession::Action;
-    std::array<char, 16384> buf;
-    while (true) {
-      const std::string out = session_->take_output();
-      const Action a = session_->action();
-      // DATA blocks get the 3-minute data-block write timeout of RFC 5321 §4.5.3.2 per 16 KiB at least.
-      if (!co_await write(out, std::chrono::seconds(180))) {
-        session_->connection_lost("write to " + target_.label() + " failed or timed out");
-        continue;
-      }
-      if (a == Action::ready) co_return;
-      if (a == Action::close) {
-        boost::system::error_code ec;
-        stream_.next_layer().close(ec);
-        co_return;
-      }
-      if (a == Action::start_tls) {
-        SSL_set_tlsext_host_name(stream_.native_handle(), target_.name.c_str());
-        timer_.expires_after(std::chrono::seconds(60));
-        auto r = co_await (stream_.async_handshake(asio::ssl::stream_base::client, use_tuple) ||
-                           timer_.async_wait(use_tuple));
-        std::string herr;
-        bool ok = r.index() == 0 && !std::get<0>(std::get<0>(r));
-        if (!ok) herr = r.index() == 1 ? "timed out" : std::get<0>(std::get<0>(r)).message();
-        tls::PeerInfo info;
-        if (ok) info = tls::peer_info(stream_.native_handle());
-        auto verdict = routing::tls_decide(req_, true, ok, herr, info.cert_verified, info.reference_names);
-        if (verdict.verdict == routing::TlsVerdict::proceed_tls) {
-          tls_ = true;
-          session_->tls_started();
-          spdlog::debug("event=tls host={} version={} cipher={}", target_.label(), info.version, info.cipher);
-        } else {
-          tls_reconnect_ = verdict.reconnect;
-          std::string reason = verdict.reason;
-          if (ok && !info.cert_verified && reason.find("trusted") != std::string::npos && !info.verify_error.empty())
-            reason += " (" + info.verify_error + ")";
-          session_->tls_failed(reason.empty() ? "TLS handshake failed: " + herr : reason);
-        }
-        continue;
-      }
-      // Action::read. The deadline covers the whole reply (or pipelined batch of replies) awaited
-      // since our last write, not each read: a peer dripping one byte at a time cannot hold the
-      // connection past it (catalogue G07).
-      if (!out.empty() || !reply_deadline_) {
-        auto wait = session_->timeout();
-        if (reply_timeout_cap_.count() > 0) wait = std::min(wait, reply_timeout_cap_);
-        reply_deadline_ = std::chrono::steady_clock::now() + wait;
-      }
-      timer_.expires_at(*reply_deadline_);
-      std::size_t n = 0;
-      boost::system::error_code ec;
-      if (tls_) {
-        auto r = co_await (stream_.async_read_some(asio::buffer(buf), use_tuple) || timer_.async_wait(use_tuple));
-        if (r.index() == 1) {
-          session_->connection_lost("timeout waiting for " + target_.label());
-          continue;
-        }
-        std::tie(ec, n) = std::get<0>(r);
-      } else {
-        auto r = co_await (stream_.next_layer().async_read_some(asio::buffer(buf), use_tuple) ||
-                           timer_.async_wait(use_tuple));
-        if (r.index() == 1) {
-          session_->connection_lost("timeout waiting for " + target_.label());
-          continue;
-        }
-        std::tie(ec, n) = std::get<0>(r);
-      }
-      if (ec) {
-        session_->connection_lost(ec == asio::error::eof ? "connection closed by " + target_.label()
-                                                         : "connection to " + target_.label() + " lost: " + ec.message());
-        continue;
-      }
-      session_->feed(std::string_view(buf.data(), n));
-    }
-  }
-
-  asio::ssl::stream<tcp::socket> stream_;
-  asio::steady_timer timer_;
-  std::unique_ptr<smtp::ClientSession> session_;
-  Target target_;
-  routing::TlsRequirement req_;
-  std::optional<Reply> failure_;
-  bool tls_ = false;
-  bool tls_reconnect_ = false;
-  std::chrono::seconds reply_timeout_cap_{0};
-  std::optional<std::chrono::steady_clock::time_point> reply_deadline_;
-};
-
-smtp::ClientOptions::Tls client_tls(const routing::TlsRequirement& req) {
-  return req.starttls_required ? smtp::ClientOptions::Tls::required : smtp::ClientOptions::Tls::opportunistic;
-}
-
-}  // namespace
 
 asio::awaitable<void> OutboundEngine::Impl::finish_job(queue::Job job, std::vector<RecipientOutcome> final_outcomes,
                                                        std::vector<OutboundRecipient> remaining, std::string error) {
@@ -673,7 +482,7 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
         o.index = remaining[i].index;
         o.address = remaining[i].address;
         o.remote_mta = t.name;
-        o.diagnostic = reply_text(res.reply);
+        o.diagnostic = res.reply.one_line();
         o.status = res.reply.enhanced;
         if (res.status == smtp::RcptStatus::delivered) {
           o.delivered = true;
