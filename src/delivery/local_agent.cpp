@@ -85,12 +85,15 @@ std::vector<std::size_t> LocalDeliveryAgent::State::dispatch(const spool::SpoolE
       if (!res.remote.empty() && res.mailboxes.empty() && res.kind != routing::Resolution::Kind::not_found) parts[i] = 1;
       continue;  // remote parts stay pending in the spool
     }
+    // The organization whose connectors apply: the recipient's, else the message's.
+    std::optional<std::size_t> org = message_org;
+    if (std::size_t rcpt_org = 0; snap->find_accepted_domain(rcpts[i].address.domain(), &rcpt_org) != nullptr) {
+      org = rcpt_org;
+    }
     for (const auto& addr : res.remote) {
-      std::size_t org = 0;
       routing::NextHop hop;
-      if (snap->find_accepted_domain(rcpts[i].address.domain(), &org) != nullptr || message_org) {
-        if (snap->find_accepted_domain(rcpts[i].address.domain(), &org) == nullptr) org = *message_org;
-        hop = routing::next_hop_for(*snap, org, addr.domain());
+      if (org) {
+        hop = routing::next_hop_for(*snap, *org, addr.domain());
       } else {
         hop.kind = routing::NextHop::Kind::mx;
         hop.mx_domain = addr.domain().str();

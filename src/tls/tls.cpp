@@ -95,44 +95,39 @@ std::vector<std::string> dns_sans(X509* cert) {
   return names;
 }
 
+// Subject common names of `cert`, lower-cased, each once (a CN with an embedded NUL is never trusted).
+std::vector<std::string> common_names(X509* cert) {
+  std::vector<std::string> names;
+  X509_NAME* subject = X509_get_subject_name(cert);
+  int idx = -1;
+  while ((idx = X509_NAME_get_index_by_NID(subject, NID_commonName, idx)) >= 0) {
+    ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
+    unsigned char* utf8 = nullptr;
+    const int len = ASN1_STRING_to_UTF8(&utf8, data);
+    if (len > 0) {
+      std::string n = ascii_lower(std::string(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len)));
+      if (n.find('\0') == std::string::npos && !n.empty() && std::find(names.begin(), names.end(), n) == names.end())
+        names.push_back(std::move(n));
+    }
+    OPENSSL_free(utf8);
+  }
+  return names;
+}
+
 }  // namespace
 
 std::vector<std::string> reference_names(X509* cert) {
   if (cert == nullptr) return {};
   auto sans = dns_sans(cert);
   if (!sans.empty()) return sans;  // RFC 6125 §6.4.4: the CN is used only without DNS SANs
-  return certificate_names(cert);
+  return common_names(cert);
 }
 
 std::vector<std::string> certificate_names(X509* cert) {
-  std::vector<std::string> names;
-  if (cert == nullptr) return names;
-  auto add = [&](std::string n) {
-    n = ascii_lower(n);
-    if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(std::move(n));
-  };
-  X509_NAME* subject = X509_get_subject_name(cert);
-  int idx = -1;
-  while ((idx = X509_NAME_get_index_by_NID(subject, NID_commonName, idx)) >= 0) {
-    ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
-    unsigned char* utf8 = nullptr;
-    int len = ASN1_STRING_to_UTF8(&utf8, data);
-    if (len > 0) {
-      std::string s(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
-      if (s.find('\0') == std::string::npos) add(std::move(s));  // embedded NUL: never trusted
-    }
-    OPENSSL_free(utf8);
-  }
-  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (sans != nullptr) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
-      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
-      if (gn->type != GEN_DNS) continue;
-      const ASN1_IA5STRING* s = gn->d.dNSName;
-      std::string v(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<std::size_t>(ASN1_STRING_length(s)));
-      if (v.find('\0') == std::string::npos) add(std::move(v));
-    }
-    GENERAL_NAMES_free(sans);
+  if (cert == nullptr) return {};
+  std::vector<std::string> names = common_names(cert);
+  for (auto& san : dns_sans(cert)) {
+    if (std::find(names.begin(), names.end(), san) == names.end()) names.push_back(std::move(san));
   }
   return names;
 }
