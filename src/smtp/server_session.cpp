@@ -27,7 +27,10 @@ bool ends_group(Verb v) {
 }
 
 Reply ok() { return make_reply(250, "2.0.0", "Ok"); }
-Reply not_implemented() { return make_reply(502, "5.5.1", "Error: command not implemented"); }
+// RFC 5321 §4.2.4 502 for verbs this server recognises but does not offer: EXPN (directory contents
+// are not disclosed), BDAT (CHUNKING is not advertised), AUTH (submission is a later issue), and
+// STARTTLS without a certificate. The reply text is Postfix's.
+Reply unsupported_command() { return make_reply(502, "5.5.1", "Error: command not implemented"); }
 
 }  // namespace
 
@@ -176,7 +179,7 @@ void ServerSession::Impl::handle_command(const Command& c) {
     case Verb::expn:
     case Verb::bdat:
     case Verb::auth:
-      return answer(not_implemented());
+      return answer(unsupported_command());
     case Verb::starttls:
       return on_starttls(c);
     case Verb::http:
@@ -264,7 +267,7 @@ void ServerSession::Impl::finish_data() {
 }
 
 void ServerSession::Impl::on_starttls(const Command& c) {
-  if (!opt.starttls_available && !facts.tls) return answer(not_implemented());
+  if (!opt.starttls_available && !facts.tls) return answer(unsupported_command());
   if (!c.arg.empty()) return answer(make_reply(501, "5.5.4", "Syntax: STARTTLS"));          // catalogue C04
   if (facts.tls) return answer(make_reply(554, "5.5.1", "Error: TLS already active"));     // catalogue C05
   reset_transaction();
