@@ -45,6 +45,8 @@
 #include "core/domain.hpp"
 #include "core/envelope.hpp"
 #include "routing/outbound.hpp"
+#include "routing/attribution.hpp"
+#include "routing/plan.hpp"
 #include "routing/routing.hpp"
 
 #include <benchmark/benchmark.h>
@@ -345,10 +347,11 @@ void BM_CheckRecipient(benchmark::State& state) {
   ConnectionFacts conn;
   conn.listener = "mx";
   conn.client_ip = "192.0.2.10";
+  const Envelope empty_envelope;
   const std::size_t mask = static_cast<std::size_t>(state.range(0)) - 1;
   std::size_t i = 0, rejected = 0;
   for (auto _ : state) {
-    auto r = routing::check_recipient(snap, conn, q[i++ & mask]);
+    auto r = routing::check_recipient(snap, conn, empty_envelope, q[i++ & mask]);
     rejected += r.has_value();
     benchmark::DoNotOptimize(r);
   }
@@ -386,30 +389,37 @@ void BM_NextHop(benchmark::State& state) {
 }
 BENCHMARK(BM_NextHop)->ArgName("queries")->Arg(kQueries)->Arg(kHotQueries);
 
-// The three decisions an accepted remote/local recipient goes through, end to end.
-void BM_CheckResolveNextHop(benchmark::State& state) {
+// The whole routing decision of a one-recipient message, end to end, as the server makes it: the
+// RCPT answer (attribution, relay control, directory-based edge blocking) and, when accepted, the
+// message's routing plan (attribution, rules, resolution, connector choice, copies).
+void BM_CheckAndPlan(benchmark::State& state) {
   const config::Snapshot& snap = big().snap;
   const auto& q = recipient_queries();
   ConnectionFacts conn;
+  conn.listener = "mx";
+  conn.client_ip = "192.0.2.10";
+  Envelope env;
+  env.sender = *Address::parse("someone@internet.example");
+  const std::string data = "From: someone@internet.example\r\nSubject: hello\r\n\r\nbody\r\n";
   const std::size_t mask = static_cast<std::size_t>(state.range(0)) - 1;
   std::size_t i = 0;
   for (auto _ : state) {
     const Address& a = q[i++ & mask];
-    auto c = routing::check_recipient(snap, conn, a);
+    env.recipients.clear();
+    auto c = routing::check_recipient(snap, conn, env, a);
     benchmark::DoNotOptimize(c);
     if (c) continue;
-    auto r = routing::resolve(snap, a);
-    std::size_t org = 0;
-    snap.find_accepted_domain(a.domain(), &org);
-    for (const auto& remote : r.remote) {
-      auto hop = routing::next_hop_for(snap, org, remote.domain());
-      benchmark::DoNotOptimize(hop);
-    }
-    benchmark::DoNotOptimize(r);
+    env.recipients.push_back(EnvelopeRecipient{a, notify_none, {}});
+    routing::PlanInput in;
+    in.envelope = &env;
+    in.connection = &conn;
+    in.data = data;
+    auto plan = routing::plan_message(snap, in);
+    benchmark::DoNotOptimize(plan);
   }
   add_counters(state);
 }
-BENCHMARK(BM_CheckResolveNextHop)->ArgName("queries")->Arg(kQueries)->Arg(kHotQueries);
+BENCHMARK(BM_CheckAndPlan)->ArgName("queries")->Arg(kQueries)->Arg(kHotQueries);
 
 // For comparison: the cost of parsing the RCPT address (done once per RCPT by smtp/, not by routing).
 void BM_AddressParse(benchmark::State& state) {

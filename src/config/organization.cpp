@@ -116,6 +116,10 @@ void parse_organization(const Ctx& ctx, const YAML::Node& node, const Path& path
   parse_outbound_connectors(ctx, m, state, index);
   parse_inbound_connectors(ctx, m, state, index);
   parse_transport_rules(ctx, m, state, index);
+  const auto& inbound = state.snap.organizations[index].inbound_connectors;
+  for (std::size_t c = 0; c < inbound.size(); ++c) {
+    if (inbound[c].connector_type == ConnectorType::on_premises) state.snap.on_premises_inbound.push_back({index, c});
+  }
   auto& rules = state.snap.organizations[index].transport_rules;
   std::stable_sort(rules.begin(), rules.end(),
                    [](const TransportRule& a, const TransportRule& b) { return a.priority < b.priority; });

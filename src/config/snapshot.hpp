@@ -182,6 +182,7 @@ struct RejectAction {
 struct HeaderValue {
   std::string name;
   std::string value;
+  friend bool operator==(const HeaderValue&, const HeaderValue&) = default;
 };
 
 struct RuleActions {
@@ -244,6 +245,13 @@ struct Snapshot {
   StringIndex<DomainRef> exact_domains;        // canonical domain → entry
   StringIndex<DomainRef> wildcard_domains;     // "contoso.com" of "*.contoso.com"
   StringIndex<RecipientRef> recipients;        // Address::key() of address and proxies
+  // Every on_premises inbound connector of every organization (R-IN-2 matches a connection
+  // against all of them), in organization then config order.
+  struct ConnectorRef {
+    std::size_t org = 0;
+    std::size_t connector = 0;  // index into Organization::inbound_connectors
+  };
+  std::vector<ConnectorRef> on_premises_inbound;
 
   // The accepted domain covering `d` (exact entry first, then the closest wildcard parent), if any.
   const AcceptedDomain* find_accepted_domain(const Domain& d, std::size_t* org_index = nullptr) const;

@@ -49,6 +49,9 @@ struct ConnectionFacts {
   bool client_cert_verified = false;        // chain verified against the CA bundle
   std::vector<std::string> client_cert_names;  // subject CN and DNS SANs, lower-cased
   std::string authenticated_user;           // SMTP AUTH identity (submission), empty if none
+  // Set on messages the service generates (NDRs, listener "ndr"): the organization they belong to
+  // (R-NDR-1); empty otherwise (attribution is computed from the facts above).
+  std::string organization;
 };
 
 }  // namespace mf

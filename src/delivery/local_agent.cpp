@@ -3,7 +3,8 @@
 #include "delivery/maildir.hpp"
 #include "delivery/outbound.hpp"
 #include "routing/outbound.hpp"
-#include "routing/routing.hpp"
+#include "routing/edits.hpp"
+#include "routing/plan.hpp"
 #include "util/log.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -22,6 +23,13 @@ namespace mf::delivery {
 
 namespace asio = boost::asio;
 using mf::log::kv;
+
+// The local part of a message's routing plan: the copies for this host's mailbox store and the
+// outcomes known at once (rule rejects and deletes, recipients not found).
+struct LocalJob {
+  std::vector<routing::Copy> copies;          // Copy::Kind::local; delivered parts are removed
+  std::vector<RecipientOutcome> immediate;    // recorded with the first attempt
+};
 
 struct LocalDeliveryAgent::State : std::enable_shared_from_this<State> {
   asio::any_io_executor executor;
@@ -43,16 +51,12 @@ struct LocalDeliveryAgent::State : std::enable_shared_from_this<State> {
         tracker(t ? *t : *own_tracker),
         outbound(out) {}
 
-  asio::awaitable<void> run(spool::SpoolEntry entry, std::shared_ptr<const std::string> data,
-                            std::vector<std::size_t> pending);
-  // Splits the recipients: registers their parts with the tracker and hands remote ones to the
-  // outbound engine. Returns the indexes that need local delivery.
-  // `nothing_left` is set when no recipient has anything to deliver (all done before).
-  std::vector<std::size_t> dispatch(const spool::SpoolEntry& entry, const std::shared_ptr<const std::string>& data,
-                                    bool& nothing_left);
-  // One pass over `pending` local recipients. Returns true when another attempt is needed later.
-  asio::awaitable<bool> attempt(const spool::SpoolEntry& entry, const std::string& data,
-                                std::vector<std::size_t>& pending);
+  asio::awaitable<void> run(spool::SpoolEntry entry, std::shared_ptr<const std::string> data, LocalJob job);
+  // Plans the message (routing::plan_message), registers its parts with the tracker and hands the
+  // remote copies to the outbound engine. Returns the local part.
+  LocalJob dispatch(const spool::SpoolEntry& entry, const std::shared_ptr<const std::string>& data);
+  // One pass over the local copies. Returns true when another attempt is needed later.
+  asio::awaitable<bool> attempt(const spool::SpoolEntry& entry, const std::string& data, LocalJob& job);
 };
 
 namespace {
@@ -65,119 +69,123 @@ std::chrono::seconds retry_delay(const config::Snapshot& snap, std::size_t attem
 
 }  // namespace
 
-std::vector<std::size_t> LocalDeliveryAgent::State::dispatch(const spool::SpoolEntry& entry,
-                                                             const std::shared_ptr<const std::string>& data,
-                                                             bool& nothing_left) {
+LocalJob LocalDeliveryAgent::State::dispatch(const spool::SpoolEntry& entry,
+                                             const std::shared_ptr<const std::string>& data) {
   auto snap = snapshot();
-  const auto& rcpts = entry.envelope.recipients;
-  std::vector<std::size_t> parts(rcpts.size(), 0);
-  std::vector<std::size_t> local;
-  std::map<std::string, OutboundWork> remote;  // per next hop
-  const auto message_org = message_organization(*snap, entry.envelope);
-  for (std::size_t i = 0; i < rcpts.size(); ++i) {
-    if (i < entry.done.size() && entry.done[i]) continue;
-    routing::Resolution res = routing::resolve(*snap, rcpts[i].address);
-    if (res.kind == routing::Resolution::Kind::not_found || !res.mailboxes.empty()) {
-      parts[i] += 1;
-      local.push_back(i);
-    }
-    if (outbound == nullptr) {
-      if (!res.remote.empty() && res.mailboxes.empty() && res.kind != routing::Resolution::Kind::not_found) parts[i] = 1;
-      continue;  // remote parts stay pending in the spool
-    }
-    // The organization whose connectors apply: the recipient's, else the message's.
-    std::optional<std::size_t> org = message_org;
-    if (std::size_t rcpt_org = 0; snap->find_accepted_domain(rcpts[i].address.domain(), &rcpt_org) != nullptr) {
-      org = rcpt_org;
-    }
-    for (const auto& addr : res.remote) {
-      routing::NextHop hop;
-      if (org) {
-        hop = routing::next_hop_for(*snap, *org, addr.domain());
-      } else {
-        hop.kind = routing::NextHop::Kind::mx;
-        hop.mx_domain = addr.domain().str();
-      }
-      auto& w = remote[hop.key()];
-      if (w.message_id.empty()) {
-        w.message_id = entry.id;
-        w.envelope = entry.envelope;
-        w.hop = hop;
-        w.received_at = entry.received_at;
-        w.data = data;
-      }
-      w.recipients.push_back(OutboundRecipient{i, addr});
-      parts[i] += 1;
-    }
+  routing::PlanInput in;
+  in.envelope = &entry.envelope;
+  in.connection = &entry.connection;
+  in.data = data ? std::string_view(*data) : std::string_view();
+  in.done = &entry.done;
+  routing::Plan plan = routing::plan_message(*snap, in);
+
+  LocalJob job;
+  for (const auto& f : plan.failures) {
+    RecipientOutcome o;
+    o.index = f.index;
+    o.address = f.address;
+    o.status = f.status;
+    o.diagnostic = f.diagnostic;
+    job.immediate.push_back(std::move(o));
   }
-  tracker.begin(entry, parts);
-  nothing_left = std::all_of(parts.begin(), parts.end(), [](std::size_t p) { return p == 0; });
-  for (auto& [key, w] : remote) outbound->enqueue(std::move(w));
-  return local;
+  for (const auto& d : plan.drops) {
+    RecipientOutcome o;
+    o.index = d.index;
+    o.address = d.address;
+    o.delivered = true;  // nothing is owed to anyone: no NDR (R-RULE-3 delete)
+    o.status = "2.0.0";
+    o.diagnostic = d.reason;
+    job.immediate.push_back(std::move(o));
+  }
+  tracker.begin(entry, plan.parts);
+  for (std::size_t k = 0; k < plan.copies.size(); ++k) {
+    routing::Copy& c = plan.copies[k];
+    if (c.kind == routing::Copy::Kind::local) {
+      job.copies.push_back(std::move(c));
+      continue;
+    }
+    if (outbound == nullptr) continue;  // remote parts stay pending in the spool
+    OutboundWork w;
+    w.message_id = entry.id;
+    w.envelope = entry.envelope;
+    w.hop = std::move(c.hop);
+    w.received_at = entry.received_at;
+    for (auto& r : c.recipients) {
+      for (auto j : r.also) w.aliases.push_back(OutboundWork::Alias{r.index, r.address, j});
+      w.recipients.push_back(OutboundRecipient{r.index, std::move(r.address)});
+    }
+    if (!c.edits.empty()) {
+      w.edits = std::make_shared<const routing::HeaderEdits>(std::move(c.edits));
+      w.variant = "copy" + std::to_string(k);
+      if (data) w.data = std::make_shared<const std::string>(routing::apply_header_edits(*data, *w.edits));
+    } else {
+      w.data = data;
+    }
+    outbound->enqueue(std::move(w));
+  }
+  return job;
 }
 
 asio::awaitable<bool> LocalDeliveryAgent::State::attempt(const spool::SpoolEntry& entry, const std::string& data,
-                                                          std::vector<std::size_t>& pending) {
+                                                          LocalJob& job) {
   auto snap = snapshot();
-  std::vector<RecipientOutcome> outcomes;
-  std::vector<std::size_t> still;
-  std::set<std::string> written;  // mailbox keys already written for this message (one copy each)
+  std::vector<RecipientOutcome> outcomes = std::move(job.immediate);
+  job.immediate.clear();
   const std::string return_path = entry.envelope.sender ? entry.envelope.sender->str() : "";
+  bool again = false;
 
-  for (std::size_t i : pending) {
-    const Address& rcpt = entry.envelope.recipients[i].address;
-    routing::Resolution res = routing::resolve(*snap, rcpt);
-    if (res.kind == routing::Resolution::Kind::not_found) {
-      RecipientOutcome o;
-      o.index = i;
-      o.address = rcpt;
-      o.status = "5.1.10";
-      o.diagnostic = "550 5.1.10 Recipient not found: " + res.reason;
-      outcomes.push_back(std::move(o));
-      stats.failed++;
-      continue;
-    }
-    bool ok = true;
-    for (const auto& mb : res.mailboxes) {
-      if (!written.insert(mb.organization + "/" + mb.address.key()).second) continue;
-      MaildirTarget target{snap->service.mailbox_store, mb.organization, mb.address};
-      auto r = deliver_to_maildir(target, return_path, mb.address.str(), data);
-      if (!r) {
-        written.erase(mb.organization + "/" + mb.address.key());
-        spdlog::warn("event=defer {} {} {}", kv("id", entry.id), kv("mailbox", mb.address.str()),
-                     kv("reason", r.error().message));
-        ok = false;
-        break;
+  for (auto& copy : job.copies) {
+    std::string edited;
+    if (!copy.edits.empty() && !copy.recipients.empty()) edited = routing::apply_header_edits(data, copy.edits);
+    const std::string& bytes = copy.edits.empty() ? data : edited;
+    std::vector<routing::CopyRecipient> still;
+    for (auto& r : copy.recipients) {
+      MaildirTarget target{snap->service.mailbox_store, r.organization, r.address};
+      auto w = deliver_to_maildir(target, return_path, r.address.str(), bytes);
+      if (!w) {
+        spdlog::warn("event=defer {} {} {}", kv("id", entry.id), kv("mailbox", r.address.str()),
+                     kv("reason", w.error().message));
+        still.push_back(std::move(r));
+        continue;
       }
       stats.delivered++;
-      spdlog::info("event=deliver {} {} {} {}", kv("id", entry.id), kv("rcpt", rcpt.str()),
-                   kv("mailbox", mb.address.str()), kv("path", *r));
+      spdlog::info("event=deliver {} {} {} {}", kv("id", entry.id),
+                   kv("rcpt", entry.envelope.recipients[r.index].address.str()), kv("mailbox", r.address.str()),
+                   kv("path", *w));
+      RecipientOutcome o;
+      o.index = r.index;
+      o.address = r.address;
+      o.delivered = true;
+      o.status = "2.0.0";
+      o.diagnostic = "delivered to mailbox";
+      for (auto j : r.also) {  // the same mailbox reached through another envelope recipient
+        RecipientOutcome dup = o;
+        dup.index = j;
+        outcomes.push_back(std::move(dup));
+      }
+      outcomes.push_back(std::move(o));
     }
-    if (!ok) {
-      still.push_back(i);
-      continue;
+    copy.recipients = std::move(still);
+    again = again || !copy.recipients.empty();
+  }
+  if (!outcomes.empty() || !again) {
+    if (!co_await tracker.record(entry.id, outcomes)) {
+      job.immediate = std::move(outcomes);  // recorded again on the next attempt; nothing is lost
+      co_return true;
     }
-    RecipientOutcome o;
-    o.index = i;
-    o.address = res.mailboxes.empty() ? rcpt : res.mailboxes.front().address;
-    o.delivered = true;
-    o.status = "2.0.0";
-    o.diagnostic = "delivered to mailbox";
-    outcomes.push_back(std::move(o));
+    for (const auto& o : outcomes) stats.failed += o.delivered ? 0 : 1;
   }
-  if (!outcomes.empty() || still.empty()) {
-    if (!co_await tracker.record(entry.id, outcomes)) co_return true;  // again later: repetition, never loss
-  }
-  if (still.empty()) stats.finished++;
-  pending = std::move(still);
-  co_return !pending.empty();
+  if (!again) stats.finished++;
+  co_return again;
 }
 
 asio::awaitable<void> LocalDeliveryAgent::State::run(spool::SpoolEntry entry, std::shared_ptr<const std::string> data,
-                                                     std::vector<std::size_t> pending) {
+                                                     LocalJob job) {
   auto self = shared_from_this();
   for (std::size_t attempt_no = 0; !stopping; ++attempt_no) {
-    if (!data && !pending.empty()) {
+    bool needs_data = false;
+    for (const auto& c : job.copies) needs_data = needs_data || !c.recipients.empty();
+    if (!data && needs_data) {
       auto loaded = spool.load_data(entry.id);
       if (!loaded) {
         spdlog::error("event=spool_error {} op=load {}", kv("id", entry.id), kv("reason", loaded.error().message));
@@ -187,9 +195,9 @@ asio::awaitable<void> LocalDeliveryAgent::State::run(spool::SpoolEntry entry, st
     }
     // (No temporaries or ?: around co_await: GCC 12 destroys such temporaries twice.)
     bool again = true;
-    if (data || pending.empty()) {
+    if (data || !needs_data) {
       if (!data) data = std::make_shared<const std::string>();
-      again = co_await attempt(entry, *data, pending);
+      again = co_await attempt(entry, *data, job);
     }
     data.reset();
     if (!again) co_return;
@@ -221,15 +229,28 @@ LocalDeliveryAgent::~LocalDeliveryAgent() { stop(); }
 
 void LocalDeliveryAgent::submit(spool::SpoolEntry entry, std::optional<std::string> data) {
   if (state_->stopping) return;  // it stays in the spool and is recovered at the next start
-  // One shared copy of the body serves the local attempt and the outbound engine's first attempt.
+  // One shared copy of the body serves the routing plan (rules read the header section), the local
+  // attempt and the outbound engine's first attempt. A recovered message is read here once.
   std::shared_ptr<const std::string> body;
-  if (data) body = std::make_shared<const std::string>(std::move(*data));
+  if (data) {
+    body = std::make_shared<const std::string>(std::move(*data));
+  } else if (auto loaded = state_->spool.load_data(entry.id)) {
+    body = std::make_shared<const std::string>(std::move(*loaded));
+  } else {
+    spdlog::error("event=spool_error {} op=load {}", kv("id", entry.id), kv("reason", loaded.error().message));
+    return;  // stays in the spool (a quarantine candidate at the next start)
+  }
   // Routing is cheap and pure: it runs on the caller's thread, so a message with only remote
   // recipients goes to the outbound engine without a hop through the delivery pool.
-  bool nothing_left = false;
-  auto pending = state_->dispatch(entry, body, nothing_left);
-  if (pending.empty() && !nothing_left) return;
-  asio::co_spawn(state_->executor, state_->run(std::move(entry), std::move(body), std::move(pending)), asio::detached);
+  LocalJob job = state_->dispatch(entry, body);
+  if (job.copies.empty() && job.immediate.empty()) {
+    bool nothing_left = true;
+    for (std::size_t i = 0; i < entry.envelope.recipients.size(); ++i) {
+      nothing_left = nothing_left && i < entry.done.size() && entry.done[i];
+    }
+    if (!nothing_left) return;  // everything went to the outbound engine
+  }
+  asio::co_spawn(state_->executor, state_->run(std::move(entry), std::move(body), std::move(job)), asio::detached);
 }
 
 void LocalDeliveryAgent::stop() {

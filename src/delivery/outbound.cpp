@@ -1,4 +1,5 @@
 #include "delivery/outbound.hpp"
+#include "routing/edits.hpp"
 
 #include "delivery/client_connection.hpp"
 
@@ -151,7 +152,7 @@ asio::awaitable<void> OutboundEngine::Impl::add_by_mx_site(OutboundWork w) {
 }
 
 void OutboundEngine::Impl::add_keyed(OutboundWork w, const std::string& hop_key) {
-  const std::string key = job_key(w.message_id, hop_key);
+  const std::string key = job_key(w.variant.empty() ? w.message_id : w.message_id + "#" + w.variant, hop_key);
   hops[hop_key] = w.hop;
   queue::Job job;
   job.message_id = key;
@@ -163,6 +164,7 @@ void OutboundEngine::Impl::add_keyed(OutboundWork w, const std::string& hop_key)
     // The same message and queue again (a repeated submit, or a second domain with the same MX
     // hosts): one transaction carries all of them.
     for (auto& r : w.recipients) it->second.recipients.push_back(std::move(r));
+    for (auto& a : w.aliases) it->second.aliases.push_back(std::move(a));
     if (!it->second.data) it->second.data = std::move(w.data);
     return;
   }
@@ -326,7 +328,17 @@ asio::awaitable<void> OutboundEngine::Impl::finish_job(queue::Job job, std::vect
   for (auto& o : final_outcomes) (o.delivered ? stats.delivered : stats.failed)++;
   if (!final_outcomes.empty()) {
     const std::string id = w.message_id;
-    bool ok = co_await tracker.record(id, final_outcomes);
+    // Recipients sharing a delivery get the same outcome (routing::CopyRecipient::also).
+    std::vector<RecipientOutcome> recorded = final_outcomes;
+    for (const auto& o : final_outcomes) {
+      for (const auto& a : w.aliases) {
+        if (a.index != o.index || !(a.address == o.address)) continue;
+        RecipientOutcome dup = o;
+        dup.index = a.also;
+        recorded.push_back(std::move(dup));
+      }
+    }
+    bool ok = co_await tracker.record(id, std::move(recorded));
     if (!ok) {
       // The outcome is not durable: deliver those recipients again later (repetition, never loss).
       for (auto& o : final_outcomes) remaining.push_back(OutboundRecipient{o.index, o.address});
@@ -413,7 +425,11 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
         co_await finish_job(std::move(*job), {}, std::move(todo), "spool read failed: " + loaded.error().message);
         continue;
       }
-      data = std::make_shared<const std::string>(std::move(*loaded));
+      if (wit->second.edits) {
+        data = std::make_shared<const std::string>(routing::apply_header_edits(*loaded, *wit->second.edits));
+      } else {
+        data = std::make_shared<const std::string>(std::move(*loaded));
+      }
     }
     const Envelope envelope = wit->second.envelope;
     std::vector<OutboundRecipient> remaining = std::move(todo);

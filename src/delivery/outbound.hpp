@@ -29,6 +29,7 @@
 #include "delivery/tracker.hpp"
 #include "dns/resolver.hpp"
 #include "routing/outbound.hpp"
+#include "routing/rules.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -55,6 +56,19 @@ struct OutboundWork {
   // The message bytes when the caller has them (freshly received): used for the first attempt and
   // then dropped, so waiting messages do not pin memory; null = read from the spool.
   std::shared_ptr<const std::string> data;
+  // Mail flow rule edits of this copy's header section (null: none). `data`, when given, already has
+  // them; a body read back from the spool gets them applied again (the plan is deterministic).
+  std::shared_ptr<const routing::HeaderEdits> edits;
+  // Tells copies of one message to the same next hop apart when their edits differ ("" otherwise).
+  std::string variant;
+  // Envelope recipients that share a delivery with another (routing::CopyRecipient::also): the
+  // outcome for (index, address) is recorded for `also` too.
+  struct Alias {
+    std::size_t index = 0;
+    Address address;
+    std::size_t also = 0;
+  };
+  std::vector<Alias> aliases;
 };
 
 struct OutboundStats {

@@ -2,6 +2,7 @@
 
 #include "core/message_id.hpp"
 #include "ndr/ndr.hpp"
+#include "routing/attribution.hpp"
 #include "util/log.hpp"
 
 #include <spdlog/spdlog.h>
@@ -12,11 +13,10 @@ namespace mf::delivery {
 
 using mf::log::kv;
 
-std::optional<std::size_t> message_organization(const config::Snapshot& snap, const Envelope& env) {
+std::optional<std::size_t> message_organization(const config::Snapshot& snap, const ConnectionFacts& conn,
+                                                const Envelope& env) {
+  if (auto a = routing::attribute(snap, conn, env); a.organization) return a.organization;
   std::size_t org = 0;
-  for (const auto& r : env.recipients) {
-    if (snap.find_accepted_domain(r.address.domain(), &org) != nullptr) return org;
-  }
   if (env.sender && snap.find_accepted_domain(env.sender->domain(), &org) != nullptr) return org;
   return std::nullopt;
 }
@@ -55,7 +55,8 @@ boost::asio::awaitable<bool> Tracker::send_ndr(const spool::SpoolEntry& entry,
   }
   ndr::Report report;
   report.reporting_mta = snap->service.hostname;
-  report.from = ndr::sender_for(*snap, message_organization(*snap, entry.envelope));
+  const auto org = message_organization(*snap, entry.connection, entry.envelope);
+  report.from = ndr::sender_for(*snap, org);
   report.to = *entry.envelope.sender;
   report.original_envid = entry.envelope.envid;
   report.original_message_id = entry.id;
@@ -83,6 +84,7 @@ boost::asio::awaitable<bool> Tracker::send_ndr(const spool::SpoolEntry& entry,
   ndr_msg.envelope.smtputf8 = entry.envelope.sender->has_non_ascii();
   ndr_msg.envelope.body = BodyType::eight_bit_mime;
   ndr_msg.connection.listener = "ndr";
+  if (org) ndr_msg.connection.organization = snap->organizations[*org].name;  // R-NDR-1, never subject to rules
   ndr_msg.received_at = std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch()).count();
   ndr_msg.data = ndr::build(report);
   auto committed = co_await spool_.commit(ndr_msg);

@@ -77,8 +77,9 @@ class Tracker {
   std::map<std::string, Message> messages_;  // GUARDED_BY(mutex_)
 };
 
-// The organization a message belongs to for now (attribution comes later): the organization of the
-// first recipient in an accepted domain, else of the sender's domain.
-std::optional<std::size_t> message_organization(const config::Snapshot& snap, const Envelope& env);
+// The organization a message belongs to: its attribution (routing::attribute, R-IN-3), else the
+// organization of the sender's domain (for the NDR's postmaster address, R-NDR-1).
+std::optional<std::size_t> message_organization(const config::Snapshot& snap, const ConnectionFacts& conn,
+                                                const Envelope& env);
 
 }  // namespace mf::delivery

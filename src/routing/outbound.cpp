@@ -34,7 +34,23 @@ std::size_t specificity(const config::DomainPattern& p, const Domain& d) {
 
 }  // namespace
 
-NextHop next_hop_for(const config::Snapshot& snapshot, std::size_t organization, const Domain& recipient_domain) {
+NextHop next_hop_via(std::size_t organization, const config::OutboundConnector& connector,
+                     const Domain& recipient_domain) {
+  NextHop hop;
+  hop.organization = organization;
+  hop.mx_domain = recipient_domain.str();
+  hop.connector = connector.name;
+  hop.tls = connector.tls_settings;
+  hop.tls_domain = connector.tls_domain;
+  if (connector.use_mx_record || connector.smart_hosts.empty()) return hop;  // MX of the recipient domain
+  hop.kind = NextHop::Kind::smart_hosts;
+  hop.smart_hosts = connector.smart_hosts;
+  hop.mx_domain.clear();
+  return hop;
+}
+
+NextHop next_hop_for(const config::Snapshot& snapshot, std::size_t organization, const Domain& recipient_domain,
+                     const config::OutboundConnector* exclude) {
   NextHop hop;
   hop.organization = organization;
   hop.mx_domain = recipient_domain.str();
@@ -44,7 +60,7 @@ NextHop next_hop_for(const config::Snapshot& snapshot, std::size_t organization,
   std::size_t best_score = 0;
   std::string best_name;  // lower case
   for (const auto& c : snapshot.organizations[organization].outbound_connectors) {
-    if (!c.enabled || c.is_transport_rule_scoped) continue;
+    if (!c.enabled || c.is_transport_rule_scoped || &c == exclude) continue;
     std::size_t score = 0;
     for (const auto& p : c.recipient_domains) score = std::max(score, specificity(p, recipient_domain));
     if (score == 0) continue;
@@ -56,15 +72,7 @@ NextHop next_hop_for(const config::Snapshot& snapshot, std::size_t organization,
     }
   }
   if (best == nullptr) return hop;
-
-  hop.connector = best->name;
-  hop.tls = best->tls_settings;
-  hop.tls_domain = best->tls_domain;
-  if (best->use_mx_record || best->smart_hosts.empty()) return hop;  // MX of the recipient domain
-  hop.kind = NextHop::Kind::smart_hosts;
-  hop.smart_hosts = best->smart_hosts;
-  hop.mx_domain.clear();
-  return hop;
+  return next_hop_via(organization, *best, recipient_domain);
 }
 
 std::vector<HostCandidate> smart_host_candidates(const std::vector<config::HostPort>& hosts,

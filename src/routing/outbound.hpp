@@ -50,7 +50,14 @@ struct NextHop {
 // then to config order. A use_mx_record connector gives Kind::mx of the recipient domain with the
 // connector's name and TLS settings. No match (or an organization index out of range): Kind::mx,
 // opportunistic TLS.
-NextHop next_hop_for(const config::Snapshot& snapshot, std::size_t organization, const Domain& recipient_domain);
+// `exclude` (may be null) is left out of the choice (a CMT connector for mail that came from it).
+NextHop next_hop_for(const config::Snapshot& snapshot, std::size_t organization, const Domain& recipient_domain,
+                     const config::OutboundConnector* exclude = nullptr);
+// The next hop through one given connector of organization `organization` (a rule's
+// route_via_connector, or the CMT connector): its smart hosts, or MX of `recipient_domain` for a
+// use_mx_record connector, with its TLS settings.
+NextHop next_hop_via(std::size_t organization, const config::OutboundConnector& connector,
+                     const Domain& recipient_domain);
 
 // A concrete host to try, in order.
 struct HostCandidate {

@@ -8,19 +8,6 @@ namespace mf::routing {
 using config::DomainType;
 using config::RecipientType;
 
-std::optional<Reply> check_recipient(const config::Snapshot& snap, const ConnectionFacts& conn,
-                                     const Address& rcpt) {
-  (void)conn;  // attribution through inbound connectors arrives with issue 6
-  const config::AcceptedDomain* dom = snap.find_accepted_domain(rcpt.domain());
-  if (dom == nullptr) {
-    return make_reply(550, "5.7.54", "Unable to relay recipient in non-accepted domain");
-  }
-  if (dom->type == DomainType::authoritative && snap.find_recipient(rcpt) == nullptr) {
-    return make_reply(550, "5.4.1", "Recipient address rejected: Access denied");
-  }
-  return std::nullopt;
-}
-
 namespace {
 
 // Depth-first group expansion; `seen` holds every address key already visited so that each address

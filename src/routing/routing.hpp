@@ -1,9 +1,9 @@
 // routing/routing.hpp — recipient decisions over the configuration snapshot (pure, no I/O).
 //
-// This is the minimal engine of issue 2: the RCPT decision (R-DOM-2 directory-based edge blocking,
-// R-IN-5 relay control) and the resolution of a recipient into local mailboxes (R-RCPT-1: mailbox,
-// proxy addresses, groups expanded recursively with each address once and loops broken). Inbound
-// connectors, attribution, outbound connectors and bifurcation come with the full engine (issue 5/6).
+// The resolution of one recipient address through the directory (R-RCPT-1: mailbox, proxy
+// addresses, mail_user / mail_contact targets, groups expanded recursively with each address once
+// and loops broken; R-DOM-2..4 for addresses not in the directory). plan.hpp builds the message's
+// routing on it; attribution.hpp answers RCPT.
 // Deterministic and thread-safe: reads only the immutable Snapshot. Must never do I/O.
 #pragma once
 
@@ -16,12 +16,6 @@
 #include <vector>
 
 namespace mf::routing {
-
-// The reply for a RCPT TO, or nullopt when the recipient is accepted.
-//  - outside every accepted domain (no relay right):  550 5.7.54 Unable to relay recipient in non-accepted domain
-//  - authoritative domain, not in the directory:      550 5.4.1 Recipient address rejected: Access denied
-std::optional<Reply> check_recipient(const config::Snapshot& snap, const ConnectionFacts& conn,
-                                     const Address& rcpt);
 
 struct LocalMailbox {
   std::string organization;

@@ -116,7 +116,8 @@ json encode_connection(const ConnectionFacts& c) {
               {"tls_cipher", c.tls_cipher},
               {"client_cert_verified", c.client_cert_verified},
               {"client_cert_names", c.client_cert_names},
-              {"authenticated_user", c.authenticated_user}};
+              {"authenticated_user", c.authenticated_user},
+              {"organization", c.organization}};
 }
 
 bool decode_connection(const json& j, ConnectionFacts& c, std::string& e) {
@@ -130,6 +131,14 @@ bool decode_connection(const json& j, ConnectionFacts& c, std::string& e) {
     return false;
   }
   c.client_port = static_cast<std::uint16_t>(port);
+  // Optional (records written before it existed have none).
+  if (auto it = j.find("organization"); it != j.end()) {
+    if (!it->is_string()) {
+      e = "field \"organization\" is not a string";
+      return false;
+    }
+    c.organization = it->get<std::string>();
+  }
   const json* names = field(j, "client_cert_names", e);
   if (!names) return false;
   if (!names->is_array()) {

@@ -1,6 +1,7 @@
 // Tests for src/routing/routing.cpp: the RCPT decision (R-DOM-2, R-IN-5) and local resolution
 // (R-RCPT-1). Configurations are inline YAML, loaded by the real config loader.
 #include "config/config.hpp"
+#include "routing/attribution.hpp"
 #include "routing/routing.hpp"
 
 #include <gtest/gtest.h>
@@ -57,7 +58,7 @@ TEST_P(CheckRecipient, Table) {
   auto snap = snapshot();
   ASSERT_TRUE(snap);
   const auto& c = GetParam();
-  auto reply = check_recipient(*snap, ConnectionFacts{}, addr(c.rcpt));
+  auto reply = check_recipient(*snap, ConnectionFacts{}, Envelope{}, addr(c.rcpt));
   if (c.code == 0) {
     EXPECT_FALSE(reply.has_value()) << c.rcpt << " got " << reply->one_line();
   } else {

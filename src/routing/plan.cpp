@@ -1,0 +1,284 @@
+// routing/plan.cpp — the routing decision for one message (see plan.hpp). Pure.
+#include "routing/plan.hpp"
+
+#include "routing/routing.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace mf::routing {
+
+using config::ConnectorType;
+
+const config::OutboundConnector* cmt_connector(const config::Snapshot& snapshot, std::size_t organization) {
+  if (organization >= snapshot.organizations.size()) return nullptr;
+  for (const auto& c : snapshot.organizations[organization].outbound_connectors) {
+    if (c.enabled && c.route_all_messages_via_on_premises && c.connector_type == ConnectorType::on_premises) return &c;
+  }
+  return nullptr;
+}
+
+namespace {
+
+const config::OutboundConnector* connector_named(const config::Snapshot& snap, std::size_t org, std::string_view name) {
+  if (org >= snap.organizations.size()) return nullptr;
+  for (const auto& c : snap.organizations[org].outbound_connectors) {
+    if (c.enabled && iequals(c.name, name)) return &c;
+  }
+  return nullptr;
+}
+
+std::string describe(const NextHop& hop, const Address& to) {
+  if (!hop.connector.empty()) {
+    return "outbound connector '" + hop.connector + "' (" +
+           (hop.kind == NextHop::Kind::smart_hosts ? "smart hosts" : "MX of " + hop.mx_domain) + ")";
+  }
+  return "MX of " + to.domain().str() + " (no outbound connector matches)";
+}
+
+// Builds the plan; one instance per plan_message() call.
+class Planner {
+ public:
+  Planner(const config::Snapshot& snap, const PlanInput& in) : snap_(snap), in_(in) {}
+
+  Plan run() {
+    const Envelope& env = *in_.envelope;
+    plan_.attribution = attribute(snap_, *in_.connection, env);
+    plan_.parts.assign(env.recipients.size(), 0);
+    const auto& att = plan_.attribution;
+    if (att.organization) cmt_ = cmt_connector(snap_, *att.organization);
+
+    std::vector<std::size_t> pending;
+    std::vector<Address> addresses;
+    for (std::size_t i = 0; i < env.recipients.size(); ++i) {
+      if (in_.done != nullptr && i < in_.done->size() && (*in_.done)[i]) continue;
+      pending.push_back(i);
+      addresses.push_back(env.recipients[i].address);
+    }
+
+    // R-RULE-1: the attributed organization's rules, once per message, never on generated mail.
+    std::vector<RecipientRuleResult> rules;
+    if (att.kind == AttributionKind::generated) {
+      plan_.rules_skipped = true;
+    } else if (att.organization && !snap_.organizations[*att.organization].transport_rules.empty()) {
+      RuleMessage m;
+      m.organization = *att.organization;
+      m.sender = env.sender;
+      m.headers = parse_header_fields(in_.data);
+      m.size = in_.data.size();
+      m.client_ip = in_.connection->client_ip;
+      m.originating = att.originating;
+      rules = evaluate_rules(snap_, m, addresses);
+    }
+
+    struct Added {
+      std::size_t index;
+      Address address;
+      HeaderEdits edits;
+    };
+    std::vector<Added> added;
+    std::set<std::string> added_keys;
+    for (std::size_t k = 0; k < pending.size(); ++k) {
+      const std::size_t i = pending[k];
+      const Address& rcpt = addresses[k];
+      RecipientExplanation ex;
+      ex.index = i;
+      ex.address = rcpt;
+      const RecipientRuleResult* rr = k < rules.size() ? &rules[k] : nullptr;
+      if (rr != nullptr) ex.rules = rr->hits;
+      current_ = &ex;
+      if (rr != nullptr && rr->reject) {
+        const std::string rule = rule_with_action(*rr, "reject");
+        fail(i, rcpt, rr->reject->enhanced_status_code,
+             "550 " + rr->reject->enhanced_status_code + " " + rr->reject->text);
+        ex.steps.push_back("rejected by rule '" + rule + "' (" + rr->reject->enhanced_status_code + "): NDR");
+      } else if (rr != nullptr && rr->delete_message) {
+        const std::string rule = rule_with_action(*rr, "delete");
+        plan_.drops.push_back(RecipientDrop{i, rcpt, "deleted by rule '" + rule + "'"});
+        plan_.parts[i] += 1;
+        ex.steps.push_back("deleted by rule '" + rule + "' (no NDR)");
+      } else {
+        const HeaderEdits edits = rr != nullptr ? rr->edits : HeaderEdits{};
+        const std::string via = rr != nullptr ? rr->route_via_connector : std::string();
+        if (rr != nullptr && !rr->redirect_to.empty()) {
+          std::string list;
+          for (const auto& a : rr->redirect_to) list += (list.empty() ? "" : ", ") + a.str();
+          ex.steps.push_back("redirected by rule '" + rule_with_action(*rr, "redirect_to") + "' to " + list);
+          for (const auto& a : rr->redirect_to) route(i, a, edits, via);
+        } else {
+          route(i, rcpt, edits, via);
+        }
+        if (rr != nullptr) {
+          for (const auto& a : rr->add_recipients) {
+            if (added_keys.insert(a.key()).second) added.push_back(Added{i, a, edits});
+          }
+        }
+      }
+      plan_.recipients.push_back(std::move(ex));
+    }
+    // Recipients the rules added (Bcc): each once, a part of the recipient whose rules added it.
+    for (auto& a : added) {
+      RecipientExplanation* ex = nullptr;
+      for (auto& e : plan_.recipients) {
+        if (e.index == a.index) ex = &e;
+      }
+      current_ = ex;
+      if (ex != nullptr) ex->steps.push_back("rule added recipient " + a.address.str());
+      route(a.index, a.address, a.edits, {});
+    }
+    current_ = nullptr;
+    return std::move(plan_);
+  }
+
+ private:
+  static std::string rule_with_action(const RecipientRuleResult& rr, std::string_view action) {
+    for (const auto& h : rr.hits) {
+      if (h.audit) continue;
+      for (const auto& a : h.actions) {
+        if (a.starts_with(action)) return h.rule;
+      }
+    }
+    return rr.hits.empty() ? std::string() : rr.hits.back().rule;
+  }
+
+  void step(std::string s) {
+    if (current_ != nullptr) current_->steps.push_back(std::move(s));
+  }
+
+  void fail(std::size_t i, const Address& a, std::string status, std::string diagnostic) {
+    plan_.failures.push_back(RecipientFailure{i, a, std::move(status), std::move(diagnostic)});
+    plan_.parts[i] += 1;
+  }
+
+  // Resolves `addr` (a recipient or a rule's redirect target) and files its parts.
+  void route(std::size_t index, const Address& addr, const HeaderEdits& edits, const std::string& via) {
+    Resolution res = resolve(snap_, addr);
+    if (res.kind == Resolution::Kind::not_found && res.mailboxes.empty() && res.remote.empty()) {
+      step(addr.str() + ": " + res.reason + " → NDR 5.1.10");
+      fail(index, addr, "5.1.10", "550 5.1.10 Recipient not found: " + res.reason);
+      return;
+    }
+    step(addr.str() + ": " + res.reason);
+    const auto& att = plan_.attribution;
+    // The organization whose connectors apply: the recipient's, else the message's.
+    std::optional<std::size_t> rcpt_org;
+    if (std::size_t o = 0; snap_.find_accepted_domain(addr.domain(), &o) != nullptr) rcpt_org = o;
+    const std::optional<std::size_t> conn_org = rcpt_org ? rcpt_org : att.organization;
+    const bool in_org = att.organization && rcpt_org == att.organization;
+
+    // R-HYB-3: inbound mail for the organization is handed to on-premises first, mailboxes included.
+    const bool cmt_all = cmt_ != nullptr && via.empty() && !att.originating && !att.on_premises &&
+                         att.kind == AttributionKind::recipient_domain && in_org;
+    for (const auto& mb : res.mailboxes) {
+      if (cmt_all) {
+        add_remote(index, mb.address, next_hop_via(*att.organization, *cmt_, mb.address.domain()), edits,
+                   "centralized mail transport: inbound mail goes to on-premises first (connector '" + cmt_->name + "')");
+        continue;
+      }
+      step("deliver to mailbox " + mb.address.str() + " of '" + mb.organization + "'");
+      add_local(index, mb, edits);
+    }
+    for (const auto& r : res.remote) {
+      NextHop hop;
+      std::string why;
+      const config::OutboundConnector* ruled = via.empty() ? nullptr : connector_named(snap_, att.organization.value_or(0), via);
+      if (ruled != nullptr && att.organization) {
+        hop = next_hop_via(*att.organization, *ruled, r.domain());
+        why = "route_via_connector '" + ruled->name + "' (mail flow rule)";
+      } else if (cmt_ != nullptr && !att.on_premises && att.organization && (cmt_all || !in_org_domain(r))) {
+        hop = next_hop_via(*att.organization, *cmt_, r.domain());
+        why = "centralized mail transport (connector '" + cmt_->name + "', route_all_messages_via_on_premises)";
+      } else if (conn_org) {
+        // Mail that came from on-premises is not sent back there by CMT for outside recipients.
+        const config::OutboundConnector* exclude =
+            cmt_ != nullptr && att.on_premises && !in_org_domain(r) && conn_org == att.organization ? cmt_ : nullptr;
+        hop = next_hop_for(snap_, *conn_org, r.domain(), exclude);
+        why = describe(hop, r);
+        if (exclude != nullptr && hop.connector.empty()) why += "; came from on-premises, not sent back by CMT";
+      } else {
+        hop.kind = NextHop::Kind::mx;
+        hop.mx_domain = r.domain().str();
+        why = describe(hop, r);
+      }
+      add_remote(index, r, std::move(hop), edits, std::move(why));
+    }
+  }
+
+  // True when `a` is in an accepted domain of the message's organization.
+  bool in_org_domain(const Address& a) const {
+    std::size_t o = 0;
+    return plan_.attribution.organization && snap_.find_accepted_domain(a.domain(), &o) != nullptr &&
+           o == *plan_.attribution.organization;
+  }
+
+  void add_local(std::size_t index, const LocalMailbox& mb, const HeaderEdits& edits) {
+    Copy& c = copy_for("local", Copy::Kind::local, edits);
+    for (auto& r : c.recipients) {
+      if (r.organization == mb.organization && r.address == mb.address) {  // one file per mailbox
+        ride_along(r, index);
+        return;
+      }
+    }
+    if (c.why.empty()) c.why = "local mailbox store";
+    c.recipients.push_back(CopyRecipient{index, mb.address, mb.organization});
+    plan_.parts[index] += 1;
+  }
+
+  void add_remote(std::size_t index, const Address& to, NextHop hop, const HeaderEdits& edits, std::string why) {
+    step(to.str() + " → " + why);
+    Copy& c = copy_for(hop.key(), Copy::Kind::remote, edits);
+    for (auto& r : c.recipients) {
+      if (r.address == to) {  // each address once per copy
+        ride_along(r, index);
+        return;
+      }
+    }
+    if (c.recipients.empty()) {
+      c.hop = std::move(hop);
+      c.why = std::move(why);
+    }
+    c.recipients.push_back(CopyRecipient{index, to, {}});
+    plan_.parts[index] += 1;
+  }
+
+  // `index` reaches a delivery another recipient (or itself) already has: it shares its outcome.
+  void ride_along(CopyRecipient& r, std::size_t index) {
+    if (r.index == index || std::find(r.also.begin(), r.also.end(), index) != r.also.end()) return;
+    r.also.push_back(index);
+    plan_.parts[index] += 1;
+  }
+
+  Copy& copy_for(const std::string& key, Copy::Kind kind, const HeaderEdits& edits) {
+    for (std::size_t k = 0; k < keys_.size(); ++k) {
+      if (keys_[k] == key && plan_.copies[k].edits == edits) return plan_.copies[k];
+    }
+    Copy c;
+    c.kind = kind;
+    c.edits = edits;
+    // Local copies first (delivered on this host), then remote ones in first-use order.
+    if (kind == Copy::Kind::local) {
+      std::size_t pos = 0;
+      while (pos < plan_.copies.size() && plan_.copies[pos].kind == Copy::Kind::local) ++pos;
+      plan_.copies.insert(plan_.copies.begin() + static_cast<std::ptrdiff_t>(pos), std::move(c));
+      keys_.insert(keys_.begin() + static_cast<std::ptrdiff_t>(pos), key);
+      return plan_.copies[pos];
+    }
+    plan_.copies.push_back(std::move(c));
+    keys_.push_back(key);
+    return plan_.copies.back();
+  }
+
+  const config::Snapshot& snap_;
+  const PlanInput& in_;
+  Plan plan_;
+  const config::OutboundConnector* cmt_ = nullptr;
+  RecipientExplanation* current_ = nullptr;
+  std::vector<std::string> keys_;  // parallel to plan_.copies
+};
+
+}  // namespace
+
+Plan plan_message(const config::Snapshot& snapshot, const PlanInput& input) { return Planner(snapshot, input).run(); }
+
+}  // namespace mf::routing
