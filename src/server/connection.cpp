@@ -21,7 +21,17 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-smtp::ServerOptions session_options(const config::Snapshot& snap, bool tls_available) {
+// The role of the listener the connection came in on (by name: the server binds listeners at start,
+// and a reload does not rebind them). A listener missing from the snapshot is treated as mx, which
+// never accepts AUTH.
+config::ListenerRole listener_role(const config::Snapshot& snap, const std::string& listener) {
+  for (const auto& l : snap.service.listeners) {
+    if (l.name == listener) return l.role;
+  }
+  return config::ListenerRole::mx;
+}
+
+smtp::ServerOptions session_options(const config::Snapshot& snap, bool tls_available, const std::string& listener) {
   smtp::ServerOptions o;
   o.hostname = snap.service.hostname;
   o.max_recipients = snap.service.max_recipients;
@@ -29,6 +39,7 @@ smtp::ServerOptions session_options(const config::Snapshot& snap, bool tls_avail
   o.max_errors = snap.service.limits.max_errors;
   o.max_hop_count = snap.service.max_hop_count;
   o.starttls_available = tls_available;
+  o.submission = listener_role(snap, listener) == config::ListenerRole::submission;  // R-SUB-1
   return o;
 }
 
@@ -37,8 +48,8 @@ smtp::ServerOptions session_options(const config::Snapshot& snap, bool tls_avail
 Connection::Connection(tcp::socket socket, ConnectionFacts facts, ConnectionContext& ctx)
     : plain_(std::move(socket)), ctx_(ctx), snapshot_(ctx.snapshot()), watchdog_timer_(plain_.get_executor()) {
   smtp::SessionEnv env{[] { return std::chrono::system_clock::now(); }, [] { return new_message_id(); }};
-  session_ = std::make_unique<smtp::ServerSession>(session_options(*snapshot_, ctx.tls != nullptr), *ctx.policy,
-                                                   std::move(env), std::move(facts));
+  smtp::ServerOptions options = session_options(*snapshot_, ctx.tls != nullptr, facts.listener);
+  session_ = std::make_unique<smtp::ServerSession>(std::move(options), *ctx.policy, std::move(env), std::move(facts));
 }
 
 tcp::socket& Connection::lowest() { return tls_ ? tls_->next_layer() : plain_; }

@@ -63,4 +63,17 @@ Command parse_command(std::string_view line) {
   return c;
 }
 
+std::optional<AuthArgs> parse_auth(std::string_view arg) {
+  arg = trim(arg);
+  if (arg.empty()) return std::nullopt;
+  AuthArgs a;
+  const std::size_t sp = arg.find(' ');
+  a.mechanism = arg.substr(0, sp);
+  if (sp == std::string_view::npos) return a;
+  std::string_view rest = trim(arg.substr(sp + 1));
+  if (rest.find(' ') != std::string_view::npos || rest.find('\t') != std::string_view::npos) return std::nullopt;
+  a.initial_response = rest;
+  return a;
+}
+
 }  // namespace mf::smtp

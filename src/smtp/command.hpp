@@ -8,6 +8,7 @@
 // into the caller's line.
 #pragma once
 
+#include <optional>
 #include <string_view>
 
 namespace mf::smtp {
@@ -37,6 +38,14 @@ LineProblem check_line(std::string_view line);
 
 // `line` is the command without its CRLF.
 Command parse_command(std::string_view line);
+
+// AUTH arguments (RFC 4954 §4): mechanism [SP initial-response]. The initial response is returned as
+// sent ("=" stands for an empty one). nullopt: no mechanism, or more than two words.
+struct AuthArgs {
+  std::string_view mechanism;
+  std::optional<std::string_view> initial_response;
+};
+std::optional<AuthArgs> parse_auth(std::string_view arg);
 
 // Removes leading and trailing SP / HTAB.
 std::string_view trim(std::string_view s);

@@ -1,8 +1,11 @@
 // The SMTP server state machine (contract in server_session.hpp). Input is kept in `in` only while it
 // is an incomplete command line (bounded by max_command_line) or while an action is pending; DATA
-// content goes straight into the DataReader, which bounds what it stores.
+// content goes straight into the DataReader, which bounds what it stores. A SASL exchange (AUTH on a
+// submission listener) reads its response lines like command lines, so the same bounds apply.
 #include "smtp/server_session.hpp"
 
+#include "auth/sasl.hpp"
+#include "core/domain.hpp"
 #include "smtp/command.hpp"
 #include "smtp/data_reader.hpp"
 #include "smtp/path.hpp"
@@ -28,14 +31,36 @@ bool ends_group(Verb v) {
 
 Reply ok() { return make_reply(250, "2.0.0", "Ok"); }
 // RFC 5321 §4.2.4 502 for verbs this server recognises but does not offer: EXPN (directory contents
-// are not disclosed), BDAT (CHUNKING is not advertised), AUTH (submission is a later issue), and
+// are not disclosed), BDAT (CHUNKING is not advertised), AUTH outside a submission listener, and
 // STARTTLS without a certificate. The reply text is Postfix's.
 Reply unsupported_command() { return make_reply(502, "5.5.1", "Error: command not implemented"); }
+Reply sync_error() { return make_reply(554, "5.5.0", "Error: SMTP protocol synchronization"); }
+
+// Submission (R-SUB-1, R-SUB-2; RFC 4954 §4, §6 for the codes).
+// Failed AUTH attempts after which the session is closed (421): a password guesser has to reconnect,
+// and the per-IP limit in the Policy (server/policy.cpp) counts across its connections.
+constexpr std::uint32_t kMaxAuthFailuresPerSession = 3;
+Reply need_starttls() { return make_reply(530, "5.7.0", "Must issue a STARTTLS command first"); }
+Reply need_auth() { return make_reply(530, "5.7.0", "Authentication required"); }
+Reply auth_ok() { return make_reply(235, "2.7.0", "Authentication successful"); }
+Reply auth_invalid() { return make_reply(535, "5.7.8", "Authentication credentials invalid"); }
+Reply auth_rate_limited() {
+  return make_reply(454, "4.7.0", "Too many authentication failures, try again later");
+}
+Reply auth_cancelled() { return make_reply(501, "5.7.0", "Authentication cancelled"); }
+Reply cannot_decode() { return make_reply(501, "5.5.2", "Cannot decode response"); }
+Reply sender_not_owned() { return make_reply(553, "5.7.1", "Sender address rejected: not owned by user"); }
+// 334 challenges carry base64 text and no enhanced status code (RFC 4954 §4).
+Reply challenge(std::string text) { return make_reply(334, "", std::move(text)); }
+const char* const kLoginUser = "VXNlcm5hbWU6";      // "Username:"
+const char* const kLoginPassword = "UGFzc3dvcmQ6";  // "Password:"
 
 }  // namespace
 
 struct ServerSession::Impl {
   enum class Mode { command, skipping, data };
+  // The SASL response awaited after a 334 challenge.
+  enum class Sasl { none, plain, login_user, login_password };
 
   Impl(ServerOptions o, Policy& p, SessionEnv e, ConnectionFacts f)
       : opt(std::move(o)), policy(p), env(std::move(e)), facts(std::move(f)) {}
@@ -57,6 +82,10 @@ struct ServerSession::Impl {
   DataReader data;
   std::string message_id;          // of the message being read or committed
   std::optional<AcceptedMessage> pending;
+  Sasl sasl = Sasl::none;
+  std::string sasl_user;           // AUTH LOGIN: the decoded user name until the password arrives
+  std::uint32_t auth_failures = 0;  // 535 replies in this session
+  bool more_input = false;         // input is buffered behind the command being handled
 
   void send(const Reply& r) { out += r.wire(); }
   void close_with(const Reply& r) {
@@ -78,6 +107,10 @@ struct ServerSession::Impl {
     txn.reset();
     rcpt_commands = 0;
   }
+  void end_sasl() {
+    sasl = Sasl::none;
+    auth::wipe(sasl_user);
+  }
 
   void process();
   void handle_line(std::string_view line, bool more_buffered);
@@ -87,6 +120,11 @@ struct ServerSession::Impl {
   void on_rcpt(const Command& c);
   void on_data();
   void on_starttls(const Command& c);
+  void on_auth(const Command& c);
+  void on_sasl_response(std::string_view line, bool more_buffered);
+  void finish_plain(std::string& message);
+  void verify(std::string_view user, std::string& password);
+  void auth_failed();
   void finish_data();
 };
 
@@ -111,6 +149,7 @@ void ServerSession::Impl::process() {
       }
       pos = lf + 1;
       mode = Mode::command;
+      end_sasl();  // an overlong SASL response ends the exchange
       answer(make_reply(500, "5.5.2", "Error: command too long"));
       continue;
     }
@@ -124,6 +163,7 @@ void ServerSession::Impl::process() {
     std::string_view line(in.data() + pos, lf + 1 - pos);
     pos = lf + 1;
     if (line.size() > opt.max_command_line) {
+      end_sasl();
       answer(make_reply(500, "5.5.2", "Error: command too long"));
       continue;
     }
@@ -137,6 +177,7 @@ void ServerSession::Impl::process() {
 }
 
 void ServerSession::Impl::handle_line(std::string_view line, bool more_buffered) {
+  if (sasl != Sasl::none) return on_sasl_response(line, more_buffered);
   switch (check_line(line)) {
     case LineProblem::nul:
       return answer(make_reply(501, "5.5.2", "Error: NUL characters are not allowed"));
@@ -149,8 +190,9 @@ void ServerSession::Impl::handle_line(std::string_view line, bool more_buffered)
   }
   const Command c = parse_command(line.substr(0, line.size() - 2));
   if (ends_group(c.verb) && more_buffered) {
-    return close_with(make_reply(554, "5.5.0", "Error: SMTP protocol synchronization"));
+    return close_with(sync_error());
   }
+  more_input = more_buffered;
   handle_command(c);
 }
 
@@ -178,8 +220,9 @@ void ServerSession::Impl::handle_command(const Command& c) {
       return answer(make_reply(214, "2.0.0", "See RFC 5321"));
     case Verb::expn:
     case Verb::bdat:
-    case Verb::auth:
       return answer(unsupported_command());
+    case Verb::auth:
+      return on_auth(c);
     case Verb::starttls:
       return on_starttls(c);
     case Verb::http:
@@ -203,6 +246,7 @@ void ServerSession::Impl::on_hello(const Command& c) {
   std::string text = opt.hostname + " Hello " + facts.helo + " [" + facts.client_ip + "]";
   text += "\nPIPELINING\nSIZE " + std::to_string(opt.max_message_size);
   text += "\n8BITMIME\nENHANCEDSTATUSCODES\nSMTPUTF8\nDSN";
+  if (opt.submission && facts.tls) text += "\nAUTH PLAIN LOGIN";  // never before TLS (RFC 4954 §4)
   if (opt.starttls_available && !facts.tls) text += "\nSTARTTLS";
   answer(make_reply(250, "", std::move(text)));
 }
@@ -210,8 +254,15 @@ void ServerSession::Impl::on_hello(const Command& c) {
 void ServerSession::Impl::on_mail(const Command& c) {
   if (!helo_seen) return answer(make_reply(503, "5.5.1", "Error: send HELO/EHLO first"));
   if (txn) return answer(make_reply(503, "5.5.1", "Error: nested MAIL command"));
+  if (opt.submission) {
+    if (!facts.tls) return answer(need_starttls());
+    if (facts.authenticated_user.empty()) return answer(need_auth());
+  }
   auto parsed = parse_mail(c.arg);
   if (!parsed) return answer(parsed.reply());
+  // A mailbox user does not send bounces; whether a real sender is the user's own address is the
+  // Policy's decision (check_mail sees facts.authenticated_user).
+  if (opt.submission && !parsed->sender) return answer(sender_not_owned());
   if (parsed->declared_size && *parsed->declared_size > opt.max_message_size) {
     return answer(make_reply(552, "5.3.4", "Message size exceeds fixed limit"));  // catalogue A14
   }
@@ -275,6 +326,116 @@ void ServerSession::Impl::on_starttls(const Command& c) {
   action = Action::start_tls;  // the rest of `in` is discarded by tls_started() (catalogue C01, C02)
 }
 
+// AUTH (RFC 4954) on a submission listener. Checks in order: offered here, inside TLS, after EHLO,
+// outside a transaction, not yet authenticated, syntax, mechanism.
+void ServerSession::Impl::on_auth(const Command& c) {
+  if (!opt.submission) return answer(unsupported_command());
+  if (!facts.tls) return answer(need_starttls());
+  if (!helo_seen) return answer(make_reply(503, "5.5.1", "Error: send HELO/EHLO first"));
+  if (txn) return answer(make_reply(503, "5.5.1", "Error: MAIL transaction in progress"));
+  if (!facts.authenticated_user.empty()) return answer(make_reply(503, "5.5.1", "Already authenticated"));
+  auto args = parse_auth(c.arg);
+  if (!args) return answer(make_reply(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]"));
+  const bool plain = iequals(args->mechanism, "PLAIN");
+  if (!plain && !iequals(args->mechanism, "LOGIN")) {
+    return answer(make_reply(504, "5.5.4", "Unrecognized authentication type"));
+  }
+  if (!args->initial_response) {
+    // A challenge follows, so AUTH must be the last command of a pipelined group (RFC 4954 §4):
+    // lines already buffered would be taken as SASL responses (or the other way round).
+    if (more_input) return close_with(sync_error());
+    sasl = plain ? Sasl::plain : Sasl::login_user;
+    return answer(challenge(plain ? "" : kLoginUser));
+  }
+  std::string_view initial = *args->initial_response;
+  if (initial == "=") initial = {};  // RFC 4954 §4: "=" is a zero-length initial response
+  auto decoded = auth::base64_decode(initial);
+  if (!decoded) return answer(cannot_decode());
+  // PLAIN with an initial response completes in one round trip: the only AUTH that may be followed
+  // by pipelined commands (RFC 4954 §4). They run after the outcome is known.
+  if (plain) return finish_plain(*decoded);
+  if (more_input) {
+    auth::wipe(*decoded);
+    return close_with(sync_error());
+  }
+  sasl_user = std::move(*decoded);  // AUTH LOGIN <user>: only the password is asked for
+  sasl = Sasl::login_password;
+  answer(challenge(kLoginPassword));
+}
+
+// One line answering a 334 challenge. `line` includes its CRLF; its content is a credential and is
+// never echoed.
+void ServerSession::Impl::on_sasl_response(std::string_view line, bool more_buffered) {
+  const Sasl step = sasl;
+  sasl = Sasl::none;  // the exchange ends here unless LOGIN asks for the password
+  if (more_buffered) {  // the client did not wait for the challenge (RFC 4954 §4)
+    end_sasl();
+    return close_with(sync_error());
+  }
+  if (check_line(line) != LineProblem::none) {
+    end_sasl();
+    return answer(cannot_decode());
+  }
+  const std::string_view text = line.substr(0, line.size() - 2);
+  if (text == "*") {
+    end_sasl();
+    return answer(auth_cancelled());
+  }
+  auto decoded = auth::base64_decode(text);
+  if (!decoded) {
+    end_sasl();
+    return answer(cannot_decode());
+  }
+  switch (step) {
+    case Sasl::plain:
+      return finish_plain(*decoded);
+    case Sasl::login_user:
+      sasl_user = std::move(*decoded);
+      sasl = Sasl::login_password;
+      return answer(challenge(kLoginPassword));
+    case Sasl::login_password: {
+      std::string user = std::move(sasl_user);
+      end_sasl();
+      verify(user, *decoded);
+      auth::wipe(user);
+      return;
+    }
+    case Sasl::none:
+      return;
+  }
+}
+
+void ServerSession::Impl::finish_plain(std::string& message) {
+  auto creds = auth::parse_plain(message);
+  auth::wipe(message);
+  if (!creds) return auth_failed();
+  // Acting as another identity is not offered: authzid, if given, must name the user itself.
+  if (!creds->authzid.empty() && !iequals(creds->authzid, creds->authcid)) {
+    auth::wipe(creds->password);
+    return auth_failed();
+  }
+  verify(creds->authcid, creds->password);
+}
+
+void ServerSession::Impl::verify(std::string_view user, std::string& password) {
+  AuthResult r = policy.authenticate(facts, user, password);
+  auth::wipe(password);
+  if (r.status == AuthResult::Status::ok && !r.user.empty()) {
+    facts.authenticated_user = std::move(r.user);
+    return answer(auth_ok());
+  }
+  if (r.status == AuthResult::Status::rate_limited) return answer(auth_rate_limited());
+  auth_failed();
+}
+
+void ServerSession::Impl::auth_failed() {
+  ++auth_failures;
+  answer(auth_invalid());
+  if (action != Action::close && auth_failures >= kMaxAuthFailuresPerSession) {
+    close_with(make_reply(421, "4.7.0", "Too many authentication failures"));
+  }
+}
+
 ServerSession::ServerSession(ServerOptions options, Policy& policy, SessionEnv env, ConnectionFacts facts)
     : impl_(std::make_unique<Impl>(std::move(options), policy, std::move(env), std::move(facts))) {}
 
@@ -334,6 +495,8 @@ void ServerSession::tls_started(const TlsInfo& info) {
   s.facts.tls_cipher = info.cipher;
   s.facts.client_cert_verified = info.client_cert_verified;
   s.facts.client_cert_names = info.client_cert_names;
+  s.facts.authenticated_user.clear();  // AUTH is refused before TLS; cleared all the same
+  s.end_sasl();
   s.action = Action::read;
 }
 

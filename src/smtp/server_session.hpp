@@ -7,12 +7,17 @@
 //  - Only <CRLF>.<CRLF> ends DATA; bare CR / bare LF are never line or data terminators (SMTP
 //    smuggling, security catalogue B01–B05). DATA content with a bare CR or LF is rejected after the
 //    end of data with 550 5.6.11 (strict mode), the session goes on.
-//  - Every reply carries an RFC 3463 enhanced status code (RFC 2034), except the 220 greeting.
+//  - Every reply carries an RFC 3463 enhanced status code (RFC 2034), except the 220 greeting and
+//    the 334 SASL challenges (RFC 4954 §4).
 //  - After any rejected command the transaction state is what it was before that command; RSET,
 //    EHLO/HELO and STARTTLS reset the transaction (catalogue A34, A45).
 //  - tls_started() discards every byte received before the handshake (CVE-2011-0411, catalogue C01).
 //  - Memory is bounded: the input buffer by max_command_line (commands) and the message by
 //    max_message_size plus a small header allowance; oversized input is skipped, never stored.
+//  - Submission (ServerOptions::submission, R-SUB-1/2): AUTH PLAIN/LOGIN is offered and accepted only
+//    inside TLS (no plaintext credentials, RFC 4954 §4); MAIL needs TLS and then a successful AUTH.
+//    Every line of a SASL exchange obeys max_command_line; the session decodes the responses but never
+//    checks a password itself (Policy::authenticate) and never puts a credential into a reply.
 // Thread: one session belongs to one connection's coroutine; not thread-safe.
 #pragma once
 
@@ -38,6 +43,18 @@ struct ServerOptions {
   std::uint32_t max_errors = 20;            // then 421 4.7.0 Error: too many errors, close
   std::uint32_t max_hop_count = 30;         // Received: headers over it: 554 5.4.14 Hop count exceeded
   bool starttls_available = false;          // advertise STARTTLS (a certificate is configured)
+  bool submission = false;                  // listener role submission: AUTH after STARTTLS required
+};
+
+// The outcome of Policy::authenticate.
+struct AuthResult {
+  enum class Status {
+    ok,            // 235 2.7.0; `user` becomes ConnectionFacts::authenticated_user
+    failed,        // 535 5.7.8 (unknown user, wrong password, mailbox without password_hash)
+    rate_limited,  // 454 4.7.0: too many failures from this client IP; the password was not checked
+  };
+  Status status = Status::failed;
+  std::string user;  // on ok: the mailbox's primary address
 };
 
 // Synchronous policy questions, answered by the server over the configuration snapshot and routing
@@ -48,6 +65,13 @@ class Policy {
   virtual std::optional<Reply> check_mail(const ConnectionFacts& conn, const Envelope& env) = 0;
   virtual std::optional<Reply> check_rcpt(const ConnectionFacts& conn, const Envelope& env,
                                           const EnvelopeRecipient& rcpt) = 0;
+  // SMTP AUTH on a submission listener: `user` is the authentication identity as the client sent it,
+  // `password` the decoded password (never log it). May block for the cost of one password hash.
+  // With conn.authenticated_user set, check_mail() is where the sender's ownership (R-SUB-2) is
+  // enforced. The default refuses everyone (policies without submission support).
+  virtual AuthResult authenticate(const ConnectionFacts& conn, std::string_view user, std::string_view password) {
+    return {};
+  }
 };
 
 // Injected environment: time and ids come from outside so that transcripts are deterministic.
