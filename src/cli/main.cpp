@@ -19,6 +19,19 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate a configuration file and print its errors");
   check->add_option("--config", config_path, "Configuration file (YAML or JSON)")->required();
 
+  mf::cli::RouteOptions route_opts;
+  auto* route = app.add_subcommand("route", "Dry run: show how a message would be attributed, resolved and routed");
+  route->add_option("--config", route_opts.config_path, "Configuration file (YAML or JSON)")->required();
+  route->add_option("--from", route_opts.from, "Envelope sender (MAIL FROM); \"<>\" or \"\" for the null sender")
+      ->required();
+  route->add_option("--to", route_opts.to, "Envelope recipients (RCPT TO), comma-separated, in order")->required();
+  route->add_option("--client-ip", route_opts.client_ip, "IP address of the simulated client (default 192.0.2.1)");
+  route->add_option("--tls-cert-name", route_opts.tls_cert_name,
+                    "The client presented a verified certificate carrying this name (implies TLS)");
+  route->add_option("--subject", route_opts.subject, "Subject of the synthetic message (for mail flow rules)");
+  route->add_option("--auth", route_opts.auth, "Authenticated mailbox (a submission session; implies TLS)");
+  route->add_flag("--json", route_opts.json, "Machine-readable output (one JSON object)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -27,5 +40,6 @@ int main(int argc, char** argv) {
   }
   if (*serve) return mf::cli::serve(config_path, log_level);
   if (*check) return mf::cli::check(config_path);
+  if (*route) return mf::cli::route(route_opts);
   return 1;
 }
