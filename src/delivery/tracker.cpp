@@ -3,6 +3,7 @@
 #include "core/message_id.hpp"
 #include "ndr/ndr.hpp"
 #include "routing/attribution.hpp"
+#include "routing/firewall.hpp"
 #include "util/log.hpp"
 
 #include <spdlog/spdlog.h>
@@ -62,7 +63,8 @@ boost::asio::awaitable<bool> Tracker::send_ndr(const spool::SpoolEntry& entry,
   report.original_message_id = entry.id;
   report.arrival = SysTime{std::chrono::seconds{entry.received_at}};
   report.now = clock_.now();
-  report.original = std::move(*original);
+  // The original inside the NDR never carries the service's internal markers (R-IN-8).
+  report.original = routing::strip_organization_headers(*original);
   report.return_full = entry.envelope.ret == "FULL";
   for (const auto& o : failed) {
     const auto& rcpt = entry.envelope.recipients[o.index];

@@ -1,6 +1,7 @@
 #include "server/connection.hpp"
 
 #include "core/message_id.hpp"
+#include "routing/firewall.hpp"
 #include "tls/tls.hpp"
 #include "util/log.hpp"
 
@@ -133,6 +134,8 @@ asio::awaitable<bool> Connection::start_tls() {
 
 asio::awaitable<void> Connection::commit() {
   smtp::AcceptedMessage msg = session_->take_message();
+  // R-IN-8: forged internal markers go (unless an on_premises connector matched), ours are stamped.
+  msg.data = routing::firewall_received_message(*ctx_.snapshot(), msg.connection, msg.envelope, msg.data);
   spool::StoredMessage stored;
   stored.id = msg.id;
   stored.envelope = msg.envelope;

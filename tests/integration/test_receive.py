@@ -45,7 +45,8 @@ class ReceiveTest(MailflowTestCase):
         return harness.Delivered(files[0])
 
     def assert_trace_headers(self, d, sender, address, sent):
-        """Return-Path, Delivered-To, Received (by mx.test.example), then the message as sent."""
+        """Return-Path, Delivered-To, Received (by mx.test.example), the service's four
+        X-MailFlow-Organization-* markers (R-IN-8), then the message as sent."""
         self.assertEqual(d.field(0), f"Return-Path: <{sender}>")
         m = re.fullmatch(r"Delivered-To: <?([^<>]+)>?", d.field(1))
         self.assertIsNotNone(m, f"second header is {d.field(1)!r}")
@@ -53,8 +54,13 @@ class ReceiveTest(MailflowTestCase):
         received = d.field(2)
         self.assertTrue(received.startswith("Received: "), f"third header is {received!r}")
         self.assertIn(f"by {HOSTNAME}", received)
+        markers = [d.field(i) for i in range(3, 7)]
+        self.assertEqual([f.split(":")[0] for f in markers],
+                         ["X-MailFlow-Organization-Id", "X-MailFlow-Organization-AuthAs",
+                          "X-MailFlow-Organization-MessageDirectionality", "X-MailFlow-Organization-Attribution"])
+        self.assertEqual(markers[1], "X-MailFlow-Organization-AuthAs: Anonymous")
         expected = sent.encode("utf-8") if isinstance(sent, str) else sent
-        self.assertEqual(d.after_fields(3), expected.replace(b"\r\n", b"\n"))
+        self.assertEqual(d.after_fields(7), expected.replace(b"\r\n", b"\n"))
 
     # -- tests
     def test_greeting_and_ehlo_keywords(self):
