@@ -143,10 +143,10 @@ const HopCase kHopCases[] = {
     {"OrganizationOutOfRange", 9, "fabrikam.example", K::mx, "", "fabrikam.example", T::opportunistic,
      "mx:fabrikam.example"},
 };
-INSTANTIATE_TEST_SUITE_P(Outbound, NextHopTable, ::testing::ValuesIn(kHopCases),
+INSTANTIATE_TEST_SUITE_P(R_OUT_2_MostSpecificThenNameOrder, NextHopTable, ::testing::ValuesIn(kHopCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
-TEST(NextHop, CarriesSmartHostsInConfigOrderAndTlsDomain) {
+TEST(NextHop, R_OUT_1_CarriesSmartHostsInConfigOrderAndTlsDomain) {
   NextHop h = next_hop_for(snap(), 0, dom("fabrikam.example"));
   ASSERT_EQ(h.smart_hosts.size(), 2u);
   EXPECT_EQ(h.smart_hosts[1].host, "192.0.2.10");

@@ -241,6 +241,19 @@ TEST(Plan, R_RCPT_1_GroupsExpandEachAddressOnceAndTargetsAreUsed) {
   EXPECT_EQ(p.parts[0], 4u);  // david, kim, julie, bob: the group is done when all four are
 }
 
+TEST(Plan, R_OUT_3_OnlyTheMessagesOrganizationsConnectorsApply) {
+  // contoso's Aconnector covers partner.example; fabrikam's originating mail (a recipient of its own
+  // group would do as well) to partner.example must not use another tenant's connector: MX.
+  ConnectionFacts conn = internet();
+  conn.tls = true;
+  conn.authenticated_user = "ann@fabrikam.com";
+  auto p = plan(cloud(), msg(conn, "ann@fabrikam.com", {"someone@partner.example"}));
+  EXPECT_EQ(copy_keys(p), V{"mx:partner.example"});
+  // The same recipient from contoso goes through its connector.
+  auto q = plan(cloud(), msg(submitted("kim@contoso.com"), "kim@contoso.com", {"someone@partner.example"}));
+  EXPECT_EQ(copy_keys(q), V{"connector:0/Aconnector"});
+}
+
 TEST(Plan, R_RCPT_1_ContactIsSentToItsTargetThroughTheMostSpecificConnector) {
   auto p = plan(cloud(), msg(internet(), "x@internet.example", {"partner@contoso.com"}));
   ASSERT_EQ(p.copies.size(), 1u);

@@ -84,6 +84,51 @@ INSTANTIATE_TEST_SUITE_P(
         RcptCase{"ann@fabrikam.test", 0, ""},
         RcptCase{"x@[127.0.0.1]", 550, "5.7.54"}));             // D07 literal to ourselves: no relay
 
+TEST(Domains, R_DOM_1_WildcardCoversTheDomainAndItsSubdomainsExactIsMoreSpecific) {
+  const char* yaml = R"(
+service: {hostname: mx.test, listeners: [{name: mx, address: "127.0.0.1:2525"}]}
+organizations:
+  - name: a
+    accepted_domains: [{domain: "*.contoso.test", type: internal_relay}, {domain: "bücher.example"}]
+  - name: b
+    accepted_domains: [{domain: sales.contoso.test, type: authoritative}]
+)";
+  auto loaded = config::load_string(yaml, "/tmp/r_dom_1.yaml");
+  ASSERT_TRUE(loaded.ok());
+  const auto& snap = *loaded.snapshot;
+  std::size_t org = 9;
+  auto dom = [](const char* d) { return *Domain::parse(d); };
+  // "*.contoso.test" covers contoso.test itself and every subdomain (as Exchange does).
+  ASSERT_NE(snap.find_accepted_domain(dom("contoso.test"), &org), nullptr);
+  EXPECT_EQ(org, 0u);
+  ASSERT_NE(snap.find_accepted_domain(dom("a.b.contoso.test"), &org), nullptr);
+  EXPECT_EQ(org, 0u);
+  // The exact entry wins over the wildcard, even of another organization, and so do its subdomains'
+  // closest match rules: x.sales.contoso.test is only under the wildcard.
+  const config::AcceptedDomain* exact = snap.find_accepted_domain(dom("Sales.Contoso.Test."), &org);
+  ASSERT_NE(exact, nullptr);
+  EXPECT_EQ(org, 1u);
+  EXPECT_EQ(exact->type, config::DomainType::authoritative);
+  ASSERT_NE(snap.find_accepted_domain(dom("x.sales.contoso.test"), &org), nullptr);
+  EXPECT_EQ(org, 0u);
+  // IDNs compare in their A-label form.
+  ASSERT_NE(snap.find_accepted_domain(dom("xn--bcher-kva.example"), &org), nullptr);
+  EXPECT_EQ(org, 0u);
+  EXPECT_EQ(snap.find_accepted_domain(dom("contoso.test.evil.example")), nullptr);
+}
+
+TEST(Domains, R_DOM_1_ADomainListedByTwoOrganizationsIsAConfigError) {
+  const char* yaml = R"(
+service: {hostname: mx.test, listeners: [{name: mx, address: "127.0.0.1:2525"}]}
+organizations:
+  - {name: a, accepted_domains: [{domain: contoso.test}]}
+  - {name: b, accepted_domains: [{domain: CONTOSO.test.}]}
+)";
+  auto loaded = config::load_string(yaml, "/tmp/r_dom_1b.yaml");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.errors[0].str().find("already listed"), std::string::npos) << loaded.errors[0].str();
+}
+
 TEST(Resolve, MailboxAndProxyResolveToPrimary) {
   auto snap = snapshot();
   ASSERT_TRUE(snap);
