@@ -221,7 +221,7 @@ class Planner {
       }
     }
     if (c.why.empty()) c.why = "local mailbox store";
-    c.recipients.push_back(CopyRecipient{index, mb.address, mb.organization});
+    c.recipients.push_back(CopyRecipient{index, mb.address, mb.organization, {}});
     plan_.parts[index] += 1;
   }
 
@@ -238,7 +238,7 @@ class Planner {
       c.hop = std::move(hop);
       c.why = std::move(why);
     }
-    c.recipients.push_back(CopyRecipient{index, to, {}});
+    c.recipients.push_back(CopyRecipient{index, to, {}, {}});
     plan_.parts[index] += 1;
   }
 
