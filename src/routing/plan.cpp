@@ -47,7 +47,6 @@ class Planner {
     plan_.attribution = attribute(snap_, *in_.connection, env);
     plan_.parts.assign(env.recipients.size(), 0);
     const auto& att = plan_.attribution;
-    if (att.organization) cmt_ = cmt_connector(snap_, *att.organization);
 
     std::vector<std::size_t> pending;
     std::vector<Address> addresses;
@@ -57,25 +56,58 @@ class Planner {
       addresses.push_back(env.recipients[i].address);
     }
 
-    // R-RULE-1: the attributed organization's rules, once per message, never on generated mail.
-    std::vector<RecipientRuleResult> rules;
+    // Whose mail each recipient is. Ordinary inbound mail (no connector, no AUTH) for recipients of
+    // several organizations on this service is each organization's own inbound mail: its rules, its
+    // CMT, its marker (catalogue I10). Otherwise the attributed organization's (R-IN-4 pass-through).
+    const bool per_tenant = att.kind == AttributionKind::recipient_domain;
+    std::vector<std::optional<std::size_t>> owner(pending.size(), att.organization);
+    if (per_tenant) {
+      for (std::size_t k = 0; k < pending.size(); ++k) {
+        if (std::size_t o = 0; snap_.find_accepted_domain(addresses[k].domain(), &o) != nullptr) owner[k] = o;
+      }
+    }
+
+    // R-RULE-1: the owning organization's rules, once per message, never on generated mail.
+    std::vector<RecipientRuleResult> rules(pending.size());
     if (att.kind == AttributionKind::generated) {
       plan_.rules_skipped = true;
-    } else if (att.organization && !snap_.organizations[*att.organization].transport_rules.empty()) {
-      RuleMessage m;
-      m.organization = *att.organization;
-      m.sender = env.sender;
-      m.headers = parse_header_fields(in_.data);
-      m.size = in_.data.size();
-      m.client_ip = in_.connection->client_ip;
-      m.originating = att.originating;
-      rules = evaluate_rules(snap_, m, addresses);
+    } else {
+      std::vector<HeaderField> headers;
+      bool parsed = false;
+      std::set<std::size_t> orgs;
+      for (const auto& o : owner) {
+        if (o && !snap_.organizations[*o].transport_rules.empty()) orgs.insert(*o);
+      }
+      for (std::size_t org : orgs) {
+        if (!parsed) {
+          headers = parse_header_fields(in_.data);
+          parsed = true;
+        }
+        RuleMessage m;
+        m.organization = org;
+        m.sender = env.sender;
+        m.headers = headers;
+        m.size = in_.data.size();
+        m.client_ip = in_.connection->client_ip;
+        m.originating = att.originating;
+        std::vector<std::size_t> ks;
+        std::vector<Address> theirs;
+        for (std::size_t k = 0; k < pending.size(); ++k) {
+          if (owner[k] == org) {
+            ks.push_back(k);
+            theirs.push_back(addresses[k]);
+          }
+        }
+        auto results = evaluate_rules(snap_, m, theirs);
+        for (std::size_t j = 0; j < ks.size() && j < results.size(); ++j) rules[ks[j]] = std::move(results[j]);
+      }
     }
 
     struct Added {
       std::size_t index;
       Address address;
       HeaderEdits edits;
+      std::optional<std::size_t> owner;
     };
     std::vector<Added> added;
     std::set<std::string> added_keys;
@@ -88,6 +120,7 @@ class Planner {
       const RecipientRuleResult* rr = k < rules.size() ? &rules[k] : nullptr;
       if (rr != nullptr) ex.rules = rr->hits;
       current_ = &ex;
+      set_owner(owner[k]);
       if (rr != nullptr && rr->reject) {
         const std::string rule = rule_with_action(*rr, "reject");
         fail(i, rcpt, rr->reject->enhanced_status_code,
@@ -99,7 +132,12 @@ class Planner {
         plan_.parts[i] += 1;
         ex.steps.push_back("deleted by rule '" + rule + "' (no NDR)");
       } else {
-        const HeaderEdits edits = rr != nullptr ? rr->edits : HeaderEdits{};
+        HeaderEdits edits = rr != nullptr ? rr->edits : HeaderEdits{};
+        if (per_tenant && owner[k] && owner[k] != att.organization) {
+          // The receipt stamped the first recipient's organization; this copy is another one's.
+          edits.set_headers.insert(edits.set_headers.begin(),
+                                   config::HeaderValue{"X-MailFlow-Organization-Id", snap_.organizations[*owner[k]].name});
+        }
         const std::string via = rr != nullptr ? rr->route_via_connector : std::string();
         if (rr != nullptr && !rr->redirect_to.empty()) {
           std::string list;
@@ -111,7 +149,7 @@ class Planner {
         }
         if (rr != nullptr) {
           for (const auto& a : rr->add_recipients) {
-            if (added_keys.insert(a.key()).second) added.push_back(Added{i, a, edits});
+            if (added_keys.insert(a.key()).second) added.push_back(Added{i, a, edits, owner[k]});
           }
         }
       }
@@ -125,6 +163,7 @@ class Planner {
       }
       current_ = ex;
       if (ex != nullptr) ex->steps.push_back("rule added recipient " + a.address.str());
+      set_owner(a.owner);
       route(a.index, a.address, a.edits, {});
     }
     current_ = nullptr;
@@ -140,6 +179,12 @@ class Planner {
       }
     }
     return rr.hits.empty() ? std::string() : rr.hits.back().rule;
+  }
+
+  // The organization whose recipient is being routed (its rules ran, its CMT connector applies).
+  void set_owner(std::optional<std::size_t> org) {
+    org_ = org;
+    cmt_ = org ? cmt_connector(snap_, *org) : nullptr;
   }
 
   void step(std::string s) {
@@ -164,15 +209,15 @@ class Planner {
     // The organization whose connectors apply: the recipient's, else the message's.
     std::optional<std::size_t> rcpt_org;
     if (std::size_t o = 0; snap_.find_accepted_domain(addr.domain(), &o) != nullptr) rcpt_org = o;
-    const std::optional<std::size_t> conn_org = rcpt_org ? rcpt_org : att.organization;
-    const bool in_org = att.organization && rcpt_org == att.organization;
+    const std::optional<std::size_t> conn_org = rcpt_org ? rcpt_org : org_;
+    const bool in_org = org_ && rcpt_org == org_;
 
     // R-HYB-3: inbound mail for the organization is handed to on-premises first, mailboxes included.
     const bool cmt_all = cmt_ != nullptr && via.empty() && !att.originating && !att.on_premises &&
                          att.kind == AttributionKind::recipient_domain && in_org;
     for (const auto& mb : res.mailboxes) {
       if (cmt_all) {
-        add_remote(index, mb.address, next_hop_via(*att.organization, *cmt_, mb.address.domain()), edits,
+        add_remote(index, mb.address, next_hop_via(*org_, *cmt_, mb.address.domain()), edits,
                    "centralized mail transport: inbound mail goes to on-premises first (connector '" + cmt_->name + "')");
         continue;
       }
@@ -182,17 +227,17 @@ class Planner {
     for (const auto& r : res.remote) {
       NextHop hop;
       std::string why;
-      const config::OutboundConnector* ruled = via.empty() ? nullptr : connector_named(snap_, att.organization.value_or(0), via);
-      if (ruled != nullptr && att.organization) {
-        hop = next_hop_via(*att.organization, *ruled, r.domain());
+      const config::OutboundConnector* ruled = via.empty() ? nullptr : connector_named(snap_, org_.value_or(0), via);
+      if (ruled != nullptr && org_) {
+        hop = next_hop_via(*org_, *ruled, r.domain());
         why = "route_via_connector '" + ruled->name + "' (mail flow rule)";
-      } else if (cmt_ != nullptr && !att.on_premises && att.organization && (cmt_all || !in_org_domain(r))) {
-        hop = next_hop_via(*att.organization, *cmt_, r.domain());
+      } else if (cmt_ != nullptr && !att.on_premises && org_ && (cmt_all || !in_org_domain(r))) {
+        hop = next_hop_via(*org_, *cmt_, r.domain());
         why = "centralized mail transport (connector '" + cmt_->name + "', route_all_messages_via_on_premises)";
       } else if (conn_org) {
         // Mail that came from on-premises is not sent back there by CMT for outside recipients.
         const config::OutboundConnector* exclude =
-            cmt_ != nullptr && att.on_premises && !in_org_domain(r) && conn_org == att.organization ? cmt_ : nullptr;
+            cmt_ != nullptr && att.on_premises && !in_org_domain(r) && conn_org == org_ ? cmt_ : nullptr;
         hop = next_hop_for(snap_, *conn_org, r.domain(), exclude);
         why = describe(hop, r);
         if (exclude != nullptr && hop.connector.empty()) why += "; came from on-premises, not sent back by CMT";
@@ -205,11 +250,10 @@ class Planner {
     }
   }
 
-  // True when `a` is in an accepted domain of the message's organization.
+  // True when `a` is in an accepted domain of the owning organization.
   bool in_org_domain(const Address& a) const {
     std::size_t o = 0;
-    return plan_.attribution.organization && snap_.find_accepted_domain(a.domain(), &o) != nullptr &&
-           o == *plan_.attribution.organization;
+    return org_ && snap_.find_accepted_domain(a.domain(), &o) != nullptr && o == *org_;
   }
 
   void add_local(std::size_t index, const LocalMailbox& mb, const HeaderEdits& edits) {
@@ -272,7 +316,8 @@ class Planner {
   const config::Snapshot& snap_;
   const PlanInput& in_;
   Plan plan_;
-  const config::OutboundConnector* cmt_ = nullptr;
+  std::optional<std::size_t> org_;                // set_owner()
+  const config::OutboundConnector* cmt_ = nullptr;  // the CMT connector of org_, if any
   RecipientExplanation* current_ = nullptr;
   std::vector<std::string> keys_;  // parallel to plan_.copies
 };

@@ -304,7 +304,9 @@ TEST(Plan, R_HYB_3_CmtNeverSendsMailThatCameFromOnPremisesBackThere) {
       if (r.address.str() == "bob@fabrikam.example") {
         EXPECT_EQ(c.hop.key(), "mx:fabrikam.example") << "sent back on-premises";
       }
-      if (r.address.str() == "julie@contoso.com") EXPECT_EQ(c.hop.connector, "To on-premises");
+      if (r.address.str() == "julie@contoso.com") {
+        EXPECT_EQ(c.hop.connector, "To on-premises");
+      }
     }
   }
   ASSERT_NE(local_copy(p), nullptr);
@@ -328,6 +330,28 @@ TEST(Plan, R_IN_4_MailAttributedThroughAConnectorRunsThatOrganizationsRulesFirst
   EXPECT_EQ(p.failures[0].address.str(), "ann@fabrikam.com");
   EXPECT_EQ(p.failures[0].status, "5.7.901");
   EXPECT_EQ(p.failures[0].diagnostic, "550 5.7.901 Outside mail is not allowed");
+}
+
+TEST(Plan, R_RULE_1_InternetMailForTwoOrganizationsRunsEachOnesRulesOnItsOwnRecipients) {
+  // security catalogue I10: woodgrove's "Drop spam" must not drop contoso's copy, whichever comes first.
+  for (bool woodgrove_first : {true, false}) {
+    Msg m = woodgrove_first ? msg(internet(), "x@internet.example", {"wendy@woodgrove.com", "kim@contoso.com"}, "viagra")
+                            : msg(internet(), "x@internet.example", {"kim@contoso.com", "wendy@woodgrove.com"}, "viagra");
+    auto p = plan(cloud(), m);
+    ASSERT_EQ(p.drops.size(), 1u) << woodgrove_first;
+    EXPECT_EQ(p.drops[0].address.str(), "wendy@woodgrove.com");
+    const Copy* local = local_copy(p);
+    ASSERT_NE(local, nullptr);
+    EXPECT_EQ(rcpts(*local), V{"kim@contoso.com"});
+    // The copy of the organization that was not stamped at receipt carries its own organization id.
+    if (woodgrove_first) {
+      ASSERT_EQ(local->edits.set_headers.size(), 1u);
+      EXPECT_EQ(local->edits.set_headers[0].name, "X-MailFlow-Organization-Id");
+      EXPECT_EQ(local->edits.set_headers[0].value, "contoso");
+    } else {
+      EXPECT_TRUE(local->edits.empty());
+    }
+  }
 }
 
 TEST(Plan, R_RULE_1_RulesNeverRunOnGeneratedMessages) {
