@@ -77,6 +77,7 @@ LocalJob LocalDeliveryAgent::State::dispatch(const spool::SpoolEntry& entry,
   in.connection = &entry.connection;
   in.data = data ? std::string_view(*data) : std::string_view();
   in.done = &entry.done;
+  in.explain = false;  // the server needs the decision, not its text
   routing::Plan plan = routing::plan_message(*snap, in);
 
   LocalJob job;

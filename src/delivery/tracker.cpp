@@ -16,7 +16,7 @@ using mf::log::kv;
 
 std::optional<std::size_t> message_organization(const config::Snapshot& snap, const ConnectionFacts& conn,
                                                 const Envelope& env) {
-  if (auto a = routing::attribute(snap, conn, env); a.organization) return a.organization;
+  if (auto a = routing::attribute(snap, conn, env, /*explain=*/false); a.organization) return a.organization;
   std::size_t org = 0;
   if (env.sender && snap.find_accepted_domain(env.sender->domain(), &org) != nullptr) return org;
   return std::nullopt;

@@ -65,7 +65,9 @@ struct Attribution {
 
 // Attribution of a transaction from what is known so far (`env.sender` after MAIL, the recipients
 // accepted so far). Deterministic: the same facts and snapshot give the same answer.
-Attribution attribute(const config::Snapshot& snapshot, const ConnectionFacts& conn, const Envelope& env);
+// `explain` = false leaves Attribution::steps empty (the decision is the same).
+Attribution attribute(const config::Snapshot& snapshot, const ConnectionFacts& conn, const Envelope& env,
+                      bool explain = true);
 
 // The reply for RCPT TO `rcpt` given the transaction so far (`env`: sender and the recipients
 // already accepted), or nullopt when it is accepted:

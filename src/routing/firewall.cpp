@@ -82,7 +82,7 @@ std::string strip_organization_headers(std::string_view data) { return apply_hea
 
 std::string firewall_received_message(const config::Snapshot& snapshot, const ConnectionFacts& conn,
                                       const Envelope& env, std::string_view data) {
-  const Attribution a = attribute(snapshot, conn, env);
+  const Attribution a = attribute(snapshot, conn, env, /*explain=*/false);
   return apply_header_firewall(data, a.on_premises, organization_stamps(snapshot, a));
 }
 

@@ -40,11 +40,11 @@ std::string describe(const NextHop& hop, const Address& to) {
 // Builds the plan; one instance per plan_message() call.
 class Planner {
  public:
-  Planner(const config::Snapshot& snap, const PlanInput& in) : snap_(snap), in_(in) {}
+  Planner(const config::Snapshot& snap, const PlanInput& in) : snap_(snap), in_(in), explain_(in.explain) {}
 
   Plan run() {
     const Envelope& env = *in_.envelope;
-    plan_.attribution = attribute(snap_, *in_.connection, env);
+    plan_.attribution = attribute(snap_, *in_.connection, env, explain_);
     plan_.parts.assign(env.recipients.size(), 0);
     const auto& att = plan_.attribution;
 
@@ -153,7 +153,7 @@ class Planner {
           }
         }
       }
-      plan_.recipients.push_back(std::move(ex));
+      if (explain_) plan_.recipients.push_back(std::move(ex));
     }
     // Recipients the rules added (Bcc): each once, a part of the recipient whose rules added it.
     for (auto& a : added) {
@@ -200,11 +200,11 @@ class Planner {
   void route(std::size_t index, const Address& addr, const HeaderEdits& edits, const std::string& via) {
     Resolution res = resolve(snap_, addr);
     if (res.kind == Resolution::Kind::not_found && res.mailboxes.empty() && res.remote.empty()) {
-      step(addr.str() + ": " + res.reason + " → NDR 5.1.10");
+      if (explain_) step(addr.str() + ": " + res.reason + " → NDR 5.1.10");
       fail(index, addr, "5.1.10", "550 5.1.10 Recipient not found: " + res.reason);
       return;
     }
-    step(addr.str() + ": " + res.reason);
+    if (explain_) step(addr.str() + ": " + res.reason);
     const auto& att = plan_.attribution;
     // The organization whose connectors apply: the recipient's, else the message's.
     std::optional<std::size_t> rcpt_org;
@@ -217,11 +217,12 @@ class Planner {
                          att.kind == AttributionKind::recipient_domain && in_org;
     for (const auto& mb : res.mailboxes) {
       if (cmt_all) {
-        add_remote(index, mb.address, next_hop_via(*org_, *cmt_, mb.address.domain()), edits,
-                   "centralized mail transport: inbound mail goes to on-premises first (connector '" + cmt_->name + "')");
+        std::string why;
+        if (explain_) why = "centralized mail transport: inbound mail goes to on-premises first (connector '" + cmt_->name + "')";
+        add_remote(index, mb.address, next_hop_via(*org_, *cmt_, mb.address.domain()), edits, std::move(why));
         continue;
       }
-      step("deliver to mailbox " + mb.address.str() + " of '" + mb.organization + "'");
+      if (explain_) step("deliver to mailbox " + mb.address.str() + " of '" + mb.organization + "'");
       add_local(index, mb, edits);
     }
     for (const auto& r : res.remote) {
@@ -230,21 +231,21 @@ class Planner {
       const config::OutboundConnector* ruled = via.empty() ? nullptr : connector_named(snap_, org_.value_or(0), via);
       if (ruled != nullptr && org_) {
         hop = next_hop_via(*org_, *ruled, r.domain());
-        why = "route_via_connector '" + ruled->name + "' (mail flow rule)";
+        if (explain_) why = "route_via_connector '" + ruled->name + "' (mail flow rule)";
       } else if (cmt_ != nullptr && !att.on_premises && org_ && (cmt_all || !in_org_domain(r))) {
         hop = next_hop_via(*org_, *cmt_, r.domain());
-        why = "centralized mail transport (connector '" + cmt_->name + "', route_all_messages_via_on_premises)";
+        if (explain_) why = "centralized mail transport (connector '" + cmt_->name + "', route_all_messages_via_on_premises)";
       } else if (conn_org) {
         // Mail that came from on-premises is not sent back there by CMT for outside recipients.
         const config::OutboundConnector* exclude =
             cmt_ != nullptr && att.on_premises && !in_org_domain(r) && conn_org == org_ ? cmt_ : nullptr;
         hop = next_hop_for(snap_, *conn_org, r.domain(), exclude);
-        why = describe(hop, r);
-        if (exclude != nullptr && hop.connector.empty()) why += "; came from on-premises, not sent back by CMT";
+        if (explain_) why = describe(hop, r);
+        if (explain_ && exclude != nullptr && hop.connector.empty()) why += "; came from on-premises, not sent back by CMT";
       } else {
         hop.kind = NextHop::Kind::mx;
         hop.mx_domain = r.domain().str();
-        why = describe(hop, r);
+        if (explain_) why = describe(hop, r);
       }
       add_remote(index, r, std::move(hop), edits, std::move(why));
     }
@@ -264,13 +265,13 @@ class Planner {
         return;
       }
     }
-    if (c.why.empty()) c.why = "local mailbox store";
+    if (c.why.empty() && explain_) c.why = "local mailbox store";
     c.recipients.push_back(CopyRecipient{index, mb.address, mb.organization, {}});
     plan_.parts[index] += 1;
   }
 
   void add_remote(std::size_t index, const Address& to, NextHop hop, const HeaderEdits& edits, std::string why) {
-    step(to.str() + " → " + why);
+    if (explain_) step(to.str() + " → " + why);
     Copy& c = copy_for(hop.key(), Copy::Kind::remote, edits);
     for (auto& r : c.recipients) {
       if (r.address == to) {  // each address once per copy
@@ -315,6 +316,7 @@ class Planner {
 
   const config::Snapshot& snap_;
   const PlanInput& in_;
+  const bool explain_;  // build the human-readable steps and reasons (mailflow route), not for the server
   Plan plan_;
   std::optional<std::size_t> org_;                // set_owner()
   const config::OutboundConnector* cmt_ = nullptr;  // the CMT connector of org_, if any

@@ -41,6 +41,9 @@ struct PlanInput {
   const ConnectionFacts* connection = nullptr;
   std::string_view data;                  // the message (only its header section is read; size for rules)
   const std::vector<bool>* done = nullptr;  // recipients already finished (skipped); null = none
+  // Build the human-readable explanation (steps, Copy::why, Attribution::steps). The server turns
+  // it off: the decision is the same, only the text is missing.
+  bool explain = true;
 };
 
 // One recipient of one copy.
@@ -58,7 +61,7 @@ struct Copy {
   NextHop hop;                          // remote only
   std::vector<CopyRecipient> recipients;
   HeaderEdits edits;                    // rule edits applied to this copy's header section
-  std::string why;                      // e.g. "outbound connector 'To on-premises' (recipient domain contoso.com)"
+  std::string why;                      // e.g. "outbound connector 'To on-premises' (smart hosts)"; empty without explain
 };
 
 struct RecipientFailure {
@@ -85,7 +88,7 @@ struct RecipientExplanation {
 struct Plan {
   Attribution attribution;
   bool rules_skipped = false;  // a generated message (NDR): no rules (R-RULE-1)
-  std::vector<RecipientExplanation> recipients;  // pending envelope recipients, in order
+  std::vector<RecipientExplanation> recipients;  // pending envelope recipients, in order (only with explain)
   std::vector<Copy> copies;                      // local copies first, then remote in first-use order
   std::vector<RecipientFailure> failures;        // NDR
   std::vector<RecipientDrop> drops;              // done, no NDR
