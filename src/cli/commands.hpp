@@ -16,6 +16,7 @@ struct RouteOptions {
   std::string to;              // comma-separated recipients, in RCPT order
   std::string client_ip;       // empty = 192.0.2.1 (reported as the default)
   std::string tls_cert_name;   // a verified client certificate carrying this name
+  bool tls = false;            // the client used STARTTLS (implied by tls_cert_name and auth)
   std::string subject;
   std::string auth;            // SMTP AUTH identity: a submission session
   bool json = false;

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   route->add_option("--client-ip", route_opts.client_ip, "IP address of the simulated client (default 192.0.2.1)");
   route->add_option("--tls-cert-name", route_opts.tls_cert_name,
                     "The client presented a verified certificate carrying this name (implies TLS)");
+  route->add_flag("--tls", route_opts.tls, "The client used STARTTLS (without a client certificate)");
   route->add_option("--subject", route_opts.subject, "Subject of the synthetic message (for mail flow rules)");
   route->add_option("--auth", route_opts.auth, "Authenticated mailbox (a submission session; implies TLS)");
   route->add_flag("--json", route_opts.json, "Machine-readable output (one JSON object)");

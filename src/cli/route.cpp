@@ -357,6 +357,7 @@ int route(const RouteOptions& opt) {
   } else {
     return user_error("--client-ip '" + opt.client_ip + "' is not an IP address");
   }
+  conn.tls = opt.tls;
   if (!opt.tls_cert_name.empty()) {
     conn.tls = true;
     conn.client_cert_verified = true;
@@ -400,6 +401,14 @@ int route(const RouteOptions& opt) {
     if (!owned) {
       o.mail_ok = false;
       o.mail_reply = reply_text(make_reply(553, "5.7.1", "Sender address rejected: not owned by user"));
+    }
+  }
+
+  if (o.mail_ok) {
+    // R-IN-6 at MAIL FROM (one-organization services; see routing::check_sender).
+    if (auto refused = routing::check_sender(snap, conn, o.env)) {
+      o.mail_ok = false;
+      o.mail_reply = reply_text(*refused);
     }
   }
 

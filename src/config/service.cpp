@@ -154,7 +154,7 @@ void parse_throttling(const MapReader& sm, Service& out) {
   MapReader m(sm.ctx(), *node, p, {"window", "max_messages_per_ip"});
   if (!m.ok()) return;
   opt_duration(m, "window", out.throttling.window);
-  opt_uint(m, "max_messages_per_ip", out.throttling.max_messages_per_ip, 1);
+  opt_uint(m, "max_messages_per_ip", out.throttling.max_messages_per_ip);  // 0 = no IP throttling
 }
 
 void parse_admin(const MapReader& sm, Service& out) {

@@ -57,6 +57,8 @@ struct QueueSettings {
   Seconds message_expiration{24 * 3600};
 };
 
+// R-IN-7: messages per client IP within `window` before 451 4.7.500 (clients that match no inbound
+// connector only). max_messages_per_ip 0 turns the throttle off.
 struct Throttling {
   Seconds window{60};
   std::uint32_t max_messages_per_ip = 1000;

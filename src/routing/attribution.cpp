@@ -4,6 +4,9 @@
 
 #include "routing/outbound.hpp"
 
+#include <cctype>
+#include <limits>
+
 namespace mf::routing {
 
 using config::ConnectorType;
@@ -174,9 +177,116 @@ Attribution attribute(const config::Snapshot& snapshot, const ConnectionFacts& c
   return a;
 }
 
+namespace {
+
+bool ip_in(const config::InboundConnector& c, const std::optional<IpAddress>& ip) {
+  if (!ip) return false;
+  for (const auto& range : c.sender_ip_addresses) {
+    if (range.contains(*ip)) return true;
+  }
+  return false;
+}
+
+bool certificate_in(const config::InboundConnector& c, const ConnectionFacts& conn) {
+  if (c.tls_sender_certificate_name.empty() || !conn.tls || !conn.client_cert_verified) return false;
+  return certificate_name_matches(conn.client_cert_names, {c.tls_sender_certificate_name});
+}
+
+// How specifically `p` covers a domain: exact beats any wildcard, a longer wildcard beats a shorter
+// one, `*` comes last.
+std::size_t specificity(const config::DomainPattern& p) {
+  switch (p.kind) {
+    case config::DomainPattern::Kind::exact:
+      return std::numeric_limits<std::size_t>::max();
+    case config::DomainPattern::Kind::wildcard:
+      return 1 + p.domain.str().size();
+    case config::DomainPattern::Kind::any:
+      return 0;
+  }
+  return 0;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+Reply restricted() {
+  return make_reply(550, "5.7.51",
+                    "TenantInboundAttribution; RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set");
+}
+
+}  // namespace
+
+std::optional<Reply> check_partner(const config::Snapshot& snapshot, const ConnectionFacts& conn, const Envelope& env,
+                                   std::size_t org) {
+  if (!env.sender || org >= snapshot.organizations.size()) return std::nullopt;
+  if (!conn.authenticated_user.empty() || conn.listener == "ndr") return std::nullopt;
+  const auto& organization = snapshot.organizations[org];
+  const Domain& sender_domain = env.sender->domain();
+  std::optional<IpAddress> ip;
+  bool ip_parsed = false;
+  const config::InboundConnector* by_connection = nullptr;  // matched by IP or certificate
+  const config::InboundConnector* by_domain = nullptr;      // most specific sender_domains match
+  std::size_t best = 0;
+  for (const auto& c : organization.inbound_connectors) {
+    if (!c.enabled || c.connector_type != ConnectorType::partner) continue;
+    std::optional<std::size_t> covers;
+    for (const auto& p : c.sender_domains) {
+      if (p.matches(sender_domain) && (!covers || specificity(p) > *covers)) covers = specificity(p);
+    }
+    if (!covers) continue;
+    if (!ip_parsed) {
+      ip_parsed = true;
+      if (auto parsed = IpAddress::parse(conn.client_ip)) ip = *parsed;
+    }
+    if (by_connection == nullptr && (ip_in(c, ip) || certificate_in(c, conn))) by_connection = &c;
+    if (by_domain == nullptr || *covers > best || (*covers == best && lower(c.name) < lower(by_domain->name))) {
+      by_domain = &c;
+      best = *covers;
+    }
+  }
+  if (by_domain == nullptr) return std::nullopt;  // no partner connector covers this sender
+  // The organization's own servers (its on_premises connector) are not a partner.
+  for (const auto& m : match_on_premises(snapshot, conn)) {
+    if (m.organization == org) return std::nullopt;
+  }
+  const config::InboundConnector& c = by_connection != nullptr ? *by_connection : *by_domain;
+  if (c.restrict_domains_to_ip_addresses && !ip_in(c, ip)) return restricted();
+  if ((c.require_tls || c.restrict_domains_to_certificate) && !conn.tls) {
+    return make_reply(451, "5.7.3", "STARTTLS is required to send mail");
+  }
+  if (c.restrict_domains_to_certificate && !certificate_in(c, conn)) return restricted();
+  return std::nullopt;
+}
+
+std::optional<Reply> check_sender(const config::Snapshot& snapshot, const ConnectionFacts& conn, const Envelope& env) {
+  if (snapshot.organizations.size() != 1) return std::nullopt;
+  return check_partner(snapshot, conn, env, 0);
+}
+
+bool matches_any_inbound_connector(const config::Snapshot& snapshot, const ConnectionFacts& conn) {
+  if (!match_on_premises(snapshot, conn).empty()) return true;
+  std::optional<IpAddress> ip;
+  if (auto parsed = IpAddress::parse(conn.client_ip)) ip = *parsed;
+  for (const auto& org : snapshot.organizations) {
+    for (const auto& c : org.inbound_connectors) {
+      if (c.enabled && c.connector_type == ConnectorType::partner && (ip_in(c, ip) || certificate_in(c, conn))) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 std::optional<Reply> check_recipient(const config::Snapshot& snapshot, const ConnectionFacts& conn, const Envelope& env,
                                      const Address& rcpt) {
-  const config::AcceptedDomain* dom = snapshot.find_accepted_domain(rcpt.domain());
+  std::size_t rcpt_org = 0;
+  const config::AcceptedDomain* dom = snapshot.find_accepted_domain(rcpt.domain(), &rcpt_org);
+  if (dom != nullptr) {
+    if (auto refused = check_partner(snapshot, conn, env, rcpt_org)) return refused;
+  }
   if (dom != nullptr && dom->type == DomainType::authoritative && snapshot.find_recipient(rcpt) == nullptr) {
     return make_reply(550, "5.4.1", "Recipient address rejected: Access denied");
   }

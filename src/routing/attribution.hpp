@@ -12,8 +12,8 @@
 //    right); recipients in a second domain are refused (seed 004, Point 3);
 //  - no connector matched: the organization of the recipient's accepted domain (internet mail);
 //  - generated messages (NDRs, listener "ndr"): the organization stamped on them, originating.
-// Partner connector restrictions (R-IN-6), throttling (R-IN-7) and the header firewall (R-IN-8)
-// are not decided here.
+// Partner connector restrictions (R-IN-6) are decided here too (check_partner); throttling (R-IN-7)
+// is the server's (it needs state) and the header firewall (R-IN-8) is firewall.hpp's.
 // Threads: pure functions over the immutable Snapshot. Never: I/O, clocks, DNS.
 #pragma once
 
@@ -71,6 +71,7 @@ Attribution attribute(const config::Snapshot& snapshot, const ConnectionFacts& c
 
 // The reply for RCPT TO `rcpt` given the transaction so far (`env`: sender and the recipients
 // already accepted), or nullopt when it is accepted:
+//   R-IN-6 (check_partner for the recipient's organization)  451 5.7.3 / 550 5.7.51
 //   authoritative domain, not in the directory          550 5.4.1 Recipient address rejected: Access denied
 //   originating (submission / certificate / MAIL FROM)  accepted, any domain
 //   connector matched, a second recipient domain        550 5.7.64 TenantAttribution; Relay Access Denied
@@ -80,5 +81,35 @@ Attribution attribute(const config::Snapshot& snapshot, const ConnectionFacts& c
 //   no connector, recipient outside the service          550 5.7.54 Unable to relay recipient in non-accepted domain
 std::optional<Reply> check_recipient(const config::Snapshot& snapshot, const ConnectionFacts& conn, const Envelope& env,
                                      const Address& rcpt);
+
+// R-IN-6 partner connectors, for mail addressed to organization `org`. A partner inbound connector
+// belongs to the organization that configured it and restricts mail *to that organization* (Exchange's
+// text: "a partner connector … matched the message's recipient domain"); applying it to mail for other
+// tenants would let one tenant block a sender for all of them. Not checked: the null sender, an
+// authenticated (submission) session, generated mail, and a connection that matched an on_premises
+// connector of `org` itself (its own servers). Otherwise, among `org`'s enabled partner connectors
+// whose sender_domains cover the MAIL FROM domain, the governing connector is the first that the
+// connection matches by client IP or verified certificate name (a restricted connector found by IP or
+// certificate wins over an unrestricted one found by sender domain, exchange-semantics §2), else the
+// one with the most specific sender_domains entry (exact, then the longest wildcard, then `*`; ties
+// by name). Its settings, in this order:
+//   restrict_domains_to_ip_addresses, client IP not in sender_ip_addresses
+//        550 5.7.51 TenantInboundAttribution; RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set
+//   require_tls or restrict_domains_to_certificate, no STARTTLS yet (a certificate can only come with TLS)
+//        451 5.7.3 STARTTLS is required to send mail
+//   restrict_domains_to_certificate, no verified certificate carrying tls_sender_certificate_name
+//        550 5.7.51 (as above)
+std::optional<Reply> check_partner(const config::Snapshot& snapshot, const ConnectionFacts& conn, const Envelope& env,
+                                   std::size_t org);
+
+// The MAIL FROM decision (after MAIL's syntax and R-SUB-2's ownership check): R-IN-6 can be decided
+// at MAIL only when the recipients' organization is already known, i.e. on a service with one
+// organization — there MAIL FROM before STARTTLS gets 451 5.7.3 as in Exchange. With several
+// organizations check_recipient() applies each recipient's organization's partner connectors at RCPT.
+std::optional<Reply> check_sender(const config::Snapshot& snapshot, const ConnectionFacts& conn, const Envelope& env);
+
+// R-IN-7's exemption: the connection matches an inbound connector of any organization — an
+// on_premises one (match_on_premises) or a partner one by client IP or verified certificate name.
+bool matches_any_inbound_connector(const config::Snapshot& snapshot, const ConnectionFacts& conn);
 
 }  // namespace mf::routing

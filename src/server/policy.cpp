@@ -50,6 +50,15 @@ std::optional<Reply> ServicePolicy::check_mail(const ConnectionFacts& conn, cons
     }
   }
   const auto& svc = snap->service;
+  if (conn.authenticated_user.empty() && svc.throttling.max_messages_per_ip != 0 &&
+      !routing::matches_any_inbound_connector(*snap, conn) &&
+      !throttle_.admit(conn.client_ip, svc.throttling.max_messages_per_ip, svc.throttling.window, now_())) {
+    spdlog::warn("event=throttle {} {} window={}s", kv("client", conn.client_ip),
+                 kv("limit", static_cast<long long>(svc.throttling.max_messages_per_ip)),
+                 svc.throttling.window.count());
+    return make_reply(451, "4.7.500", "Server busy, please try again later from [" + conn.client_ip + "]");
+  }
+  if (auto refused = routing::check_sender(*snap, conn, env)) return refused;
   std::uint64_t need = svc.limits.min_free_disk != 0 ? svc.limits.min_free_disk
                                                      : svc.max_message_size + svc.max_message_size / 2;
   if (env.declared_size) need += *env.declared_size;

@@ -1,10 +1,12 @@
 // server/policy.hpp — the smtp::Policy of a running service: answers MAIL and RCPT from the current
-// configuration snapshot (routing::check_recipient, attribution.hpp) and the spool's free disk space, and checks SMTP
+// configuration snapshot (routing::check_recipient, attribution.hpp), the IP throttle (R-IN-7) and the
+// spool's free disk space, and checks SMTP
 // AUTH credentials of submission listeners (R-SUB-1, R-SUB-2) against the directory.
 // Thread-safe: the snapshot is immutable and the failed-login limiter has its own lock.
 #pragma once
 
 #include "auth/limiter.hpp"
+#include "server/throttle.hpp"
 #include "config/snapshot.hpp"
 #include "smtp/server_session.hpp"
 #include "spool/spool.hpp"
@@ -25,6 +27,11 @@ class ServicePolicy final : public smtp::Policy {
   // R-SUB-2: an authenticated session (conn.authenticated_user set) may only use one of its mailbox's
   // own addresses (primary or proxy, case-insensitive): else 553 5.7.1 Sender address rejected: not
   // owned by user (also for <>).
+  // R-IN-7: a client that matches no inbound connector (routing::matches_any_inbound_connector) and is
+  // not authenticated gets 451 4.7.500 Server busy, please try again later from [IP] once it has
+  // sent service.throttling.max_messages_per_ip messages (MAIL FROMs admitted) within
+  // service.throttling.window (IpThrottle; 0 = off).
+  // R-IN-6 on a one-organization service: routing::check_sender (451 5.7.3, 550 5.7.51).
   // 452 4.3.1 Insufficient system storage when the spool's file system has less free space than
   // service.limits.min_free_disk (default 1.5 × max_message_size, Postfix's rule) plus SIZE=.
   std::optional<Reply> check_mail(const ConnectionFacts& conn, const Envelope& env) override;
@@ -42,6 +49,7 @@ class ServicePolicy final : public smtp::Policy {
   const spool::Spool& spool_;
   std::function<Clock::time_point()> now_;
   auth::FailureLimiter auth_failures_;
+  IpThrottle throttle_;
 };
 
 }  // namespace mf::server
