@@ -157,6 +157,16 @@ void parse_throttling(const MapReader& sm, Service& out) {
   opt_uint(m, "max_messages_per_ip", out.throttling.max_messages_per_ip);  // 0 = no IP throttling
 }
 
+void parse_trace(const MapReader& sm, Service& out) {
+  auto node = sm.get("trace");
+  if (!node) return;
+  const Path p = sm.path().key("trace");
+  MapReader m(sm.ctx(), *node, p, {"retention", "buffer_events"});
+  if (!m.ok()) return;
+  opt_duration(m, "retention", out.trace.retention);
+  opt_uint(m, "buffer_events", out.trace.buffer_events, 1);
+}
+
 void parse_admin(const MapReader& sm, Service& out) {
   auto node = sm.get("admin");
   if (!node) return;
@@ -225,7 +235,7 @@ void parse_path(const MapReader& m, std::string_view key, std::string& out) {
 void parse_service(const Ctx& ctx, const YAML::Node& node, const Path& path, Service& out) {
   MapReader m(ctx, node, path,
               {"hostname", "listeners", "tls", "data_dir", "mailbox_store", "dns", "remote_smtp_port",
-               "source_address", "max_message_size", "max_recipients", "max_hop_count", "queue", "throttling",
+               "source_address", "max_message_size", "max_recipients", "max_hop_count", "queue", "throttling", "trace",
                "admin", "limits"});
   out.data_dir = resolve_path(ctx.base, "var");
   if (!m.ok()) return;
@@ -269,6 +279,7 @@ void parse_service(const Ctx& ctx, const YAML::Node& node, const Path& path, Ser
   opt_uint(m, "max_hop_count", out.max_hop_count, 1);
   parse_queue(m, out);
   parse_throttling(m, out);
+  parse_trace(m, out);
   parse_admin(m, out);
   parse_limits(m, out);
 }

@@ -64,6 +64,13 @@ struct Throttling {
   std::uint32_t max_messages_per_ip = 1000;
 };
 
+// Message trace (SPEC §6, `service.trace`): how long events are kept in <data_dir>/trace.sqlite and
+// how many may wait in memory for the writer (beyond that, events are dropped and counted).
+struct TraceSettings {
+  Seconds retention{7 * 24 * 3600};
+  std::uint64_t buffer_events = 100000;  // ≥ 1
+};
+
 struct AdminSettings {
   std::optional<HostPort> address;
   std::string token_file;
@@ -94,6 +101,7 @@ struct Service {
   std::uint32_t max_hop_count = 30;
   QueueSettings queue;
   Throttling throttling;
+  TraceSettings trace;
   AdminSettings admin;
   Limits limits;
 };

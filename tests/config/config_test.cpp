@@ -490,5 +490,39 @@ TEST(ConfigFile, MissingFileAndFolderAreErrors) {
   EXPECT_NE(folder.errors[0].message.find("not a regular file"), std::string::npos);
 }
 
+// service.trace (SPEC §6): retention and the writer's in-memory buffer.
+LoadResult load_trace(const std::string& trace_yaml) {
+  return load_string("service:\n  hostname: mx.example\n  listeners: [{name: mx, address: '127.0.0.1:25'}]\n" +
+                         trace_yaml,
+                     "/tmp/trace.yaml");
+}
+
+TEST(ConfigTrace, DefaultsAreSevenDaysAndAHundredThousandEvents) {
+  auto r = load_trace("");
+  ASSERT_TRUE(r.ok()) << testing::dump(r);
+  EXPECT_EQ(r.snapshot->service.trace.retention, Seconds{7 * 86400});
+  EXPECT_EQ(r.snapshot->service.trace.buffer_events, 100000u);
+}
+
+TEST(ConfigTrace, RetentionAndBufferAreRead) {
+  auto r = load_trace("  trace: {retention: 36h, buffer_events: 500}\n");
+  ASSERT_TRUE(r.ok()) << testing::dump(r);
+  EXPECT_EQ(r.snapshot->service.trace.retention, Seconds{36 * 3600});
+  EXPECT_EQ(r.snapshot->service.trace.buffer_events, 500u);
+  auto only = load_trace("  trace: {retention: 30d}\n");
+  ASSERT_TRUE(only.ok()) << testing::dump(only);
+  EXPECT_EQ(only.snapshot->service.trace.retention, Seconds{30 * 86400});
+  EXPECT_EQ(only.snapshot->service.trace.buffer_events, 100000u);
+}
+
+TEST(ConfigTrace, BadValuesAndUnknownKeysAreErrors) {
+  EXPECT_TRUE(has_error(load_trace("  trace: {buffer_events: 0}\n"), "service.trace.buffer_events", 4, ""));
+  EXPECT_TRUE(has_error(load_trace("  trace: {retention: 0}\n"), "service.trace.retention", 4, ""));
+  EXPECT_TRUE(has_error(load_trace("  trace: {retention: soon}\n"), "service.trace.retention", 4, ""));
+  EXPECT_TRUE(has_error(load_trace("  trace:\n    retension: 7d\n"), "service.trace.retension", 5,
+                        "unknown key 'retension' (did you mean 'retention'?)"));
+  EXPECT_TRUE(has_error(load_trace("  trace: 7d\n"), "service.trace", 4, ""));
+}
+
 }  // namespace
 }  // namespace mf::config
