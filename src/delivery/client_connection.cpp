@@ -58,6 +58,7 @@ asio::awaitable<bool> ClientConnection::open(const Target& t, const std::optiona
     error = e == asio::error::connection_refused ? "connection refused" : e.message();
     co_return false;
   }
+  connected_ = true;
   session_ = std::make_unique<smtp::ClientSession>(std::move(opts));
   co_await drive();
   if (session_->action() != smtp::ClientSession::Action::ready) {
@@ -123,8 +124,10 @@ asio::awaitable<void> ClientConnection::drive() {
       tls::PeerInfo info;
       if (ok) info = tls::peer_info(stream_.native_handle());
       auto verdict = routing::tls_decide(req_, true, ok, herr, info.cert_verified, info.reference_names);
+      tls_attempt_ = TlsAttempt{ok, herr, info, verdict};
       if (verdict.verdict == routing::TlsVerdict::proceed_tls) {
         tls_ = true;
+        tls_description_ = info.version + " " + info.cipher;
         session_->tls_started();
         spdlog::debug("event=tls host={} version={} cipher={}", target_.label(), info.version, info.cipher);
       } else {

@@ -12,6 +12,7 @@
 #include "core/reply.hpp"
 #include "routing/outbound.hpp"
 #include "smtp/client_session.hpp"
+#include "tls/tls.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -34,6 +35,14 @@ struct Target {
   std::string label() const { return name == ip.str() ? name : name + "[" + ip.str() + "]"; }
 };
 
+// What one STARTTLS handshake gave and how the connector's TLS policy judged it (for reports).
+struct TlsAttempt {
+  bool handshake_ok = false;
+  std::string handshake_error;  // when !handshake_ok
+  tls::PeerInfo peer;           // when handshake_ok
+  routing::TlsOutcome outcome;  // routing::tls_decide()
+};
+
 class ClientConnection {
  public:
   ClientConnection(boost::asio::any_io_executor ex, std::shared_ptr<boost::asio::ssl::context> ctx,
@@ -52,6 +61,10 @@ class ClientConnection {
   std::optional<Reply> failure() const { return failure_; }
   bool tls_reconnect() const { return tls_reconnect_; }
   bool usable() const { return session_ && session_->action() == smtp::ClientSession::Action::ready; }
+  // "TLSv1.3 TLS_AES_256_GCM_SHA384" once STARTTLS succeeded, else "" (for the message trace).
+  const std::string& tls_description() const { return tls_description_; }
+  bool connected() const { return connected_; }  // the TCP connection was established
+  const std::optional<TlsAttempt>& tls_attempt() const { return tls_attempt_; }  // the last STARTTLS handshake
 
  private:
   boost::asio::awaitable<bool> write(const std::string& out, std::chrono::seconds limit);
@@ -64,7 +77,10 @@ class ClientConnection {
   routing::TlsRequirement req_;
   std::optional<Reply> failure_;
   bool tls_ = false;
+  std::string tls_description_;
   bool tls_reconnect_ = false;
+  bool connected_ = false;
+  std::optional<TlsAttempt> tls_attempt_;
   std::chrono::seconds reply_timeout_cap_{0};
   std::optional<std::chrono::steady_clock::time_point> reply_deadline_;
 };

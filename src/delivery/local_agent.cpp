@@ -28,7 +28,9 @@ using mf::log::kv;
 // outcomes known at once (rule rejects and deletes, recipients not found).
 struct LocalJob {
   std::vector<routing::Copy> copies;          // Copy::Kind::local; delivered parts are removed
+  std::vector<std::string> copy_ids;          // parallel to copies: the trace's copy id ("" = not split)
   std::vector<RecipientOutcome> immediate;    // recorded with the first attempt
+  MessageTraceInfo info;                      // for DEFER events
 };
 
 struct LocalDeliveryAgent::State : std::enable_shared_from_this<State> {
@@ -38,18 +40,35 @@ struct LocalDeliveryAgent::State : std::enable_shared_from_this<State> {
   std::unique_ptr<Tracker> own_tracker;  // when constructed without one
   Tracker& tracker;
   OutboundEngine* outbound = nullptr;
+  trace::Sink& trace_sink;
   AgentStats stats;
   std::atomic<bool> stopping{false};
   std::mutex timers_mutex;
   std::set<asio::steady_timer*> timers;  // GUARDED_BY(timers_mutex): retry timers to cancel on stop()
 
-  State(asio::any_io_executor ex, spool::Spool& s, SnapshotSource snap, Tracker* t, OutboundEngine* out)
+  State(asio::any_io_executor ex, spool::Spool& s, SnapshotSource snap, Tracker* t, OutboundEngine* out,
+        trace::Sink& sink)
       : executor(std::move(ex)),
         spool(s),
         snapshot(std::move(snap)),
-        own_tracker(t ? nullptr : std::make_unique<Tracker>(s, snapshot, system_clock())),
+        own_tracker(t ? nullptr : std::make_unique<Tracker>(s, snapshot, system_clock(), sink)),
         tracker(t ? *t : *own_tracker),
-        outbound(out) {}
+        outbound(out),
+        trace_sink(sink) {}
+
+  // A trace event about `entry` with the message-wide fields filled in.
+  trace::Event event(trace::EventType type, const spool::SpoolEntry& entry, const MessageTraceInfo& info) const {
+    trace::Event e;
+    e.time_us = trace::unix_us(system_clock().now());
+    e.type = type;
+    e.message_id = entry.id;
+    e.internet_message_id = info.internet_message_id;
+    e.organization = info.organization;
+    if (entry.envelope.sender) e.sender = entry.envelope.sender->str();
+    return e;
+  }
+  // RESOLVE / EXPAND / REDIRECT / TRANSPORT_RULE from the plan's notes.
+  void trace_notes(const spool::SpoolEntry& entry, const MessageTraceInfo& info, const routing::Plan& plan);
 
   asio::awaitable<void> run(spool::SpoolEntry entry, std::shared_ptr<const std::string> data, LocalJob job);
   // Plans the message (routing::plan_message), registers its parts with the tracker and hands the
@@ -67,7 +86,48 @@ std::chrono::seconds retry_delay(const config::Snapshot& snap, std::size_t attem
   return iv[std::min(attempt, iv.size() - 1)];
 }
 
+std::string join(const std::vector<Address>& list) {
+  std::string out;
+  for (const auto& a : list) {
+    if (!out.empty()) out += ", ";
+    out += a.str();
+  }
+  return out;
+}
+
 }  // namespace
+
+void LocalDeliveryAgent::State::trace_notes(const spool::SpoolEntry& entry, const MessageTraceInfo& info,
+                                            const routing::Plan& plan) {
+  using Kind = routing::RoutingNote::Kind;
+  for (const auto& n : plan.notes) {
+    trace::EventType type = trace::EventType::RESOLVE;
+    std::string detail;
+    switch (n.kind) {
+      case Kind::resolve:
+        detail = n.address.str() + " resolved to " + join(n.targets);
+        break;
+      case Kind::expand:
+        type = trace::EventType::EXPAND;
+        detail = "group " + n.address.str() + " expanded to " + join(n.targets);
+        break;
+      case Kind::redirect:
+        type = trace::EventType::REDIRECT;
+        detail = "rule '" + n.rule + "' redirected " + n.address.str() + " to " + join(n.targets);
+        break;
+      case Kind::rule: {
+        type = trace::EventType::TRANSPORT_RULE;
+        detail = "rule '" + n.rule + "'" + (n.audit ? " (audit: not applied)" : "") + ":";
+        for (const auto& a : n.actions) detail += " " + a;
+        break;
+      }
+    }
+    trace::Event e = event(type, entry, info);
+    if (n.index < entry.envelope.recipients.size()) e.recipient = entry.envelope.recipients[n.index].address.str();
+    e.detail = std::move(detail);
+    trace_sink.record(std::move(e));
+  }
+}
 
 LocalJob LocalDeliveryAgent::State::dispatch(const spool::SpoolEntry& entry,
                                              const std::shared_ptr<const std::string>& data) {
@@ -81,6 +141,32 @@ LocalJob LocalDeliveryAgent::State::dispatch(const spool::SpoolEntry& entry,
   routing::Plan plan = routing::plan_message(*snap, in);
 
   LocalJob job;
+  if (plan.attribution.organization && *plan.attribution.organization < snap->organizations.size()) {
+    job.info.organization = snap->organizations[*plan.attribution.organization].name;
+  } else {
+    job.info.organization = entry.connection.organization;  // a generated message (NDR) names its own
+  }
+  if (data) job.info.internet_message_id = trace::internet_message_id(*data);
+  trace_notes(entry, job.info, plan);
+  // Copy ids: only a message split into several copies has them (the trace's BIFURCATE).
+  const bool split = plan.copies.size() > 1;
+  std::vector<std::string> copy_ids(plan.copies.size());
+  for (std::size_t k = 0; split && k < plan.copies.size(); ++k) {
+    const routing::Copy& c = plan.copies[k];
+    copy_ids[k] = std::to_string(k + 1);
+    trace::Event e = event(trace::EventType::BIFURCATE, entry, job.info);
+    e.copy_id = copy_ids[k];
+    if (c.kind == routing::Copy::Kind::local) {
+      e.next_hop = "local";
+    } else {
+      e.connector = c.hop.connector;
+      e.next_hop = c.hop.key();
+    }
+    e.detail = "copy " + copy_ids[k] + " of " + std::to_string(plan.copies.size()) + " for";
+    for (const auto& r : c.recipients) e.detail += " " + r.address.str();
+    if (!c.edits.empty()) e.detail += " (header edits)";
+    trace_sink.record(std::move(e));
+  }
   for (const auto& f : plan.failures) {
     RecipientOutcome o;
     o.index = f.index;
@@ -94,15 +180,17 @@ LocalJob LocalDeliveryAgent::State::dispatch(const spool::SpoolEntry& entry,
     o.index = d.index;
     o.address = d.address;
     o.delivered = true;  // nothing is owed to anyone: no NDR (R-RULE-3 delete)
+    o.dropped = true;
     o.status = "2.0.0";
     o.diagnostic = d.reason;
     job.immediate.push_back(std::move(o));
   }
-  tracker.begin(entry, plan.parts);
+  tracker.begin(entry, plan.parts, job.info);
   for (std::size_t k = 0; k < plan.copies.size(); ++k) {
     routing::Copy& c = plan.copies[k];
     if (c.kind == routing::Copy::Kind::local) {
       job.copies.push_back(std::move(c));
+      job.copy_ids.push_back(std::move(copy_ids[k]));
       continue;
     }
     if (outbound == nullptr) continue;  // remote parts stay pending in the spool
@@ -111,9 +199,11 @@ LocalJob LocalDeliveryAgent::State::dispatch(const spool::SpoolEntry& entry,
     w.envelope = entry.envelope;
     w.hop = std::move(c.hop);
     w.received_at = entry.received_at;
+    w.size = entry.size;
+    w.trace_info = job.info;
     for (auto& r : c.recipients) {
       for (auto j : r.also) w.aliases.push_back(OutboundWork::Alias{r.index, r.address, j});
-      w.recipients.push_back(OutboundRecipient{r.index, std::move(r.address)});
+      w.recipients.push_back(OutboundRecipient{r.index, std::move(r.address), copy_ids[k]});
     }
     if (!c.edits.empty()) {
       w.edits = std::make_shared<const routing::HeaderEdits>(std::move(c.edits));
@@ -135,7 +225,9 @@ asio::awaitable<bool> LocalDeliveryAgent::State::attempt(const spool::SpoolEntry
   const std::string return_path = entry.envelope.sender ? entry.envelope.sender->str() : "";
   bool again = false;
 
-  for (auto& copy : job.copies) {
+  for (std::size_t k = 0; k < job.copies.size(); ++k) {
+    auto& copy = job.copies[k];
+    const std::string& copy_id = job.copy_ids[k];
     std::string edited;
     if (!copy.edits.empty() && !copy.recipients.empty()) edited = routing::apply_header_edits(data, copy.edits);
     const std::string& bytes = copy.edits.empty() ? data : edited;
@@ -146,6 +238,13 @@ asio::awaitable<bool> LocalDeliveryAgent::State::attempt(const spool::SpoolEntry
       if (!w) {
         spdlog::warn("event=defer {} {} {}", kv("id", entry.id), kv("mailbox", r.address.str()),
                      kv("reason", w.error().message));
+        trace::Event e = event(trace::EventType::DEFER, entry, job.info);
+        e.copy_id = copy_id;
+        e.recipient = entry.envelope.recipients[r.index].address.str();
+        e.next_hop = "local";
+        e.reply = w.error().message;
+        e.detail = "mailbox " + r.address.str();
+        trace_sink.record(std::move(e));
         still.push_back(std::move(r));
         continue;
       }
@@ -157,6 +256,9 @@ asio::awaitable<bool> LocalDeliveryAgent::State::attempt(const spool::SpoolEntry
       o.index = r.index;
       o.address = r.address;
       o.delivered = true;
+      o.local = true;
+      o.copy_id = copy_id;
+      o.next_hop = "local";
       o.status = "2.0.0";
       o.diagnostic = "delivered to mailbox";
       for (auto j : r.also) {  // the same mailbox reached through another envelope recipient
@@ -219,12 +321,13 @@ asio::awaitable<void> LocalDeliveryAgent::State::run(spool::SpoolEntry entry, st
   }
 }
 
-LocalDeliveryAgent::LocalDeliveryAgent(asio::any_io_executor executor, spool::Spool& spool, SnapshotSource snapshot)
-    : state_(std::make_shared<State>(std::move(executor), spool, std::move(snapshot), nullptr, nullptr)) {}
+LocalDeliveryAgent::LocalDeliveryAgent(asio::any_io_executor executor, spool::Spool& spool, SnapshotSource snapshot,
+                                       trace::Sink& trace)
+    : state_(std::make_shared<State>(std::move(executor), spool, std::move(snapshot), nullptr, nullptr, trace)) {}
 
 LocalDeliveryAgent::LocalDeliveryAgent(asio::any_io_executor executor, spool::Spool& spool, SnapshotSource snapshot,
-                                       Tracker& tracker, OutboundEngine* outbound)
-    : state_(std::make_shared<State>(std::move(executor), spool, std::move(snapshot), &tracker, outbound)) {}
+                                       Tracker& tracker, OutboundEngine* outbound, trace::Sink& trace)
+    : state_(std::make_shared<State>(std::move(executor), spool, std::move(snapshot), &tracker, outbound, trace)) {}
 
 LocalDeliveryAgent::~LocalDeliveryAgent() { stop(); }
 

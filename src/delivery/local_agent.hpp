@@ -13,6 +13,12 @@
 // Outcomes go through the Tracker, which writes NDRs, marks recipients done and removes the message
 // when every recipient is done. A Maildir failure (disk full,
 // I/O error) is retried on service.queue.retry_intervals.
+// Message trace: the dispatcher records what the routing plan did — RESOLVE, EXPAND, REDIRECT,
+// TRANSPORT_RULE (from Plan::notes) and, when the message is split into more than one copy, one
+// BIFURCATE per copy with its copy id ("1", "2"... in plan order), which the copy's later events
+// carry (OutboundRecipient::copy_id, RecipientOutcome::copy_id); a failed Maildir write is a DEFER.
+// Final events (DELIVER, DROP, FAIL) are written by the Tracker. A message planned again (a
+// restart) is traced again with the recipients still pending.
 // Threading: all work runs on the given executor (a thread pool: Maildir writes block). submit() is
 // thread-safe. stop() cancels retry timers; in-flight writes finish.
 #pragma once
@@ -20,6 +26,7 @@
 #include "config/snapshot.hpp"
 #include "delivery/tracker.hpp"
 #include "spool/spool.hpp"
+#include "trace/sink.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -43,11 +50,12 @@ class OutboundEngine;
 class LocalDeliveryAgent {
  public:
   // Local delivery only (remote recipients stay in the spool); outcomes go through an own Tracker.
-  LocalDeliveryAgent(boost::asio::any_io_executor executor, spool::Spool& spool, SnapshotSource snapshot);
+  LocalDeliveryAgent(boost::asio::any_io_executor executor, spool::Spool& spool, SnapshotSource snapshot,
+                     trace::Sink& trace = trace::null_sink());
   // The dispatcher of the server: remote recipients are grouped per next hop (routing::next_hop_for)
   // and handed to `outbound`; every outcome goes through `tracker`.
   LocalDeliveryAgent(boost::asio::any_io_executor executor, spool::Spool& spool, SnapshotSource snapshot,
-                     Tracker& tracker, OutboundEngine* outbound);
+                     Tracker& tracker, OutboundEngine* outbound, trace::Sink& trace = trace::null_sink());
   ~LocalDeliveryAgent();
 
   // Deliver `entry`; `data` is the message bytes when the caller still has them (else they are read

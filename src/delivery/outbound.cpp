@@ -2,6 +2,7 @@
 #include "routing/edits.hpp"
 
 #include "delivery/client_connection.hpp"
+#include "metrics/service_metrics.hpp"
 
 #include "queue/queue.hpp"
 #include "smtp/client_session.hpp"
@@ -27,6 +28,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <future>
 #include <map>
 #include <random>
 #include <set>
@@ -80,7 +82,9 @@ struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
   const Clock& clock;
   std::shared_ptr<asio::ssl::context> tls_client;
   Options options;
+  trace::Sink& trace_sink;
   OutboundStats stats;
+  metrics::ServiceMetrics* metrics = nullptr;
 
   // Engine state: touched only on `executor`.
   queue::WaitQueue waiting;
@@ -88,6 +92,8 @@ struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
   std::map<std::string, OutboundWork> work;     // job key (message id | hop key) → payload
   std::map<std::string, routing::NextHop> hops;  // hop key → next hop
   std::map<std::string, std::string> last_error;  // job key → last temporary error
+  std::set<std::string> held_ids;                  // message ids on hold (admin)
+  std::map<std::string, queue::Job> held_jobs;     // job key → job set aside while held
   routing::RoundRobin round_robin;
   std::mt19937 rng{std::random_device{}()};
   std::vector<IpAddress> local_addresses = interface_addresses();
@@ -95,9 +101,9 @@ struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
   bool stopping = false;
 
   Impl(asio::any_io_executor ex, spool::Spool& s, Tracker& t, SnapshotSource snap, dns::Resolver& r,
-       const Clock& c, std::shared_ptr<asio::ssl::context> tls, Options o)
+       const Clock& c, std::shared_ptr<asio::ssl::context> tls, Options o, trace::Sink& trace)
       : executor(ex), spool(s), tracker(t), snapshot(std::move(snap)), resolver(r), clock(c),
-        tls_client(std::move(tls)), options(o), ready(10000, o.connections_per_hop), timer(ex) {}
+        tls_client(std::move(tls)), options(o), trace_sink(trace), ready(10000, o.connections_per_hop), timer(ex) {}
 
   void add(OutboundWork w);
   asio::awaitable<void> add_by_mx_site(OutboundWork w);
@@ -109,8 +115,17 @@ struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<std::variant<std::vector<Target>, HostFailure>> targets(const routing::NextHop& hop);
   asio::awaitable<void> resolve_name(const std::string& name, std::uint16_t port, bool via_mx,
                                      std::vector<Target>& out, std::string& error, bool& permanent);
+  // `remote_host`: the last host that answered (for the trace's DEFER events), "" when none did.
   asio::awaitable<void> finish_job(queue::Job job, std::vector<RecipientOutcome> final_outcomes,
-                                   std::vector<OutboundRecipient> remaining, std::string error);
+                                   std::vector<OutboundRecipient> remaining, std::string error,
+                                   std::string remote_host = {});
+  // Queues `job` for its next attempt, or sets it aside when its message is on hold.
+  void park(queue::Job job);
+  std::vector<std::string> keys_of(const std::string& message_id) const;
+  template <typename F>
+  auto on_engine(F f) -> decltype(f());
+  void trace_defer(const OutboundWork& w, const std::vector<OutboundRecipient>& remaining, const std::string& error,
+                   const std::string& remote_host, std::size_t attempts);
 };
 
 namespace {
@@ -169,7 +184,25 @@ void OutboundEngine::Impl::add_keyed(OutboundWork w, const std::string& hop_key)
     return;
   }
   work.emplace(key, std::move(w));
+  park(std::move(job));
+}
+
+void OutboundEngine::Impl::park(queue::Job job) {
+  auto it = work.find(job.message_id);
+  if (it != work.end() && held_ids.contains(it->second.message_id)) {
+    std::string key = job.message_id;
+    held_jobs.insert_or_assign(std::move(key), std::move(job));
+    return;
+  }
   waiting.push(std::move(job));
+}
+
+std::vector<std::string> OutboundEngine::Impl::keys_of(const std::string& message_id) const {
+  std::vector<std::string> out;
+  for (const auto& [key, w] : work) {
+    if (w.message_id == message_id) out.push_back(key);
+  }
+  return out;
 }
 
 // Moves due jobs into the ready queues and opens connections for hops with work and a free slot.
@@ -306,8 +339,34 @@ asio::awaitable<std::variant<std::vector<Target>, HostFailure>> OutboundEngine::
 }
 
 
+void OutboundEngine::Impl::trace_defer(const OutboundWork& w, const std::vector<OutboundRecipient>& remaining,
+                                       const std::string& error, const std::string& remote_host, std::size_t attempts) {
+  const std::string sender = w.envelope.sender ? w.envelope.sender->str() : std::string();
+  const std::string next_hop = w.hop.key();
+  const auto now = trace::unix_us(clock.now());
+  for (const auto& r : remaining) {
+    trace::Event e;
+    e.time_us = now;
+    e.type = trace::EventType::DEFER;
+    e.message_id = w.message_id;
+    e.copy_id = r.copy_id;
+    e.internet_message_id = w.trace_info.internet_message_id;
+    e.organization = w.trace_info.organization;
+    e.sender = sender;
+    e.recipient = r.index < w.envelope.recipients.size() ? w.envelope.recipients[r.index].address.str() : r.address.str();
+    e.connector = w.hop.connector;
+    e.next_hop = next_hop;
+    e.remote_host = remote_host;
+    e.reply = error;
+    e.detail = "attempt " + std::to_string(attempts);
+    if (!(r.address.str() == e.recipient)) e.detail += ", to " + r.address.str();
+    trace_sink.record(std::move(e));
+  }
+}
+
 asio::awaitable<void> OutboundEngine::Impl::finish_job(queue::Job job, std::vector<RecipientOutcome> final_outcomes,
-                                                       std::vector<OutboundRecipient> remaining, std::string error) {
+                                                       std::vector<OutboundRecipient> remaining, std::string error,
+                                                       std::string remote_host) {
   auto snap = snapshot();
   auto it = work.find(job.message_id);
   if (it == work.end()) co_return;
@@ -321,6 +380,10 @@ asio::awaitable<void> OutboundEngine::Impl::finish_job(queue::Job job, std::vect
       o.status = "4.4.7";
       o.diagnostic = "Message expired, " + (error.empty() ? std::string("not delivered") : error);
       o.expired = true;
+      o.copy_id = r.copy_id;
+      o.connector = w.hop.connector;
+      o.next_hop = w.hop.key();
+      o.remote_host = remote_host;
       final_outcomes.push_back(std::move(o));
     }
     remaining.clear();
@@ -341,7 +404,7 @@ asio::awaitable<void> OutboundEngine::Impl::finish_job(queue::Job job, std::vect
     bool ok = co_await tracker.record(id, std::move(recorded));
     if (!ok) {
       // The outcome is not durable: deliver those recipients again later (repetition, never loss).
-      for (auto& o : final_outcomes) remaining.push_back(OutboundRecipient{o.index, o.address});
+      for (auto& o : final_outcomes) remaining.push_back(OutboundRecipient{o.index, o.address, o.copy_id});
       if (error.empty()) error = "spool write failed";
     }
   }
@@ -359,18 +422,22 @@ asio::awaitable<void> OutboundEngine::Impl::finish_job(queue::Job job, std::vect
   if (remaining.empty()) {
     // Straight back into the ready queue: the connection that just finished this job takes it next.
     job.due = clock.now();
-    if (!ready.push(job)) waiting.push(std::move(job));
+    if (held_ids.contains(it->second.message_id) || !ready.push(job)) park(std::move(job));
     co_return;
   }
+  trace_defer(it->second, remaining, error, remote_host, job.attempts + 1);
   todo.insert(todo.end(), remaining.begin(), remaining.end());
   it->second.data.reset();  // waiting messages do not pin their bodies in memory
   last_error[job.message_id] = error;
   stats.deferred++;
+  if (metrics != nullptr) {
+    metrics->messages_deferred_total.with({it->second.trace_info.organization, it->second.hop.connector}).inc();
+  }
   job.attempts++;
   job.due = queue::next_attempt(q, job.received_at, job.attempts, clock.now());
   spdlog::info("event=defer {} {} attempts={} {}", kv("id", it->second.message_id), kv("hop", job.hop_key), job.attempts,
                kv("reason", error));
-  waiting.push(std::move(job));
+  park(std::move(job));
 }
 
 asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
@@ -390,6 +457,9 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
     auto wit = work.find(job->message_id);
     if (wit == work.end()) continue;
     const std::string id = wit->second.message_id;
+    // The copy's own next hop (a queue may carry several hops that share MX hosts), for the trace.
+    const std::string trace_connector = wit->second.hop.connector;
+    const std::string trace_hop = wit->second.hop.key();
     // Take this job's recipients out: any handed over while the attempt runs are kept apart.
     std::vector<OutboundRecipient> todo = std::move(wit->second.recipients);
     wit->second.recipients.clear();
@@ -408,6 +478,9 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
           o.address = r.address;
           o.status = f->status;
           o.diagnostic = f->text;
+          o.copy_id = r.copy_id;
+          o.connector = trace_connector;
+          o.next_hop = trace_hop;
           outcomes.push_back(std::move(o));
         } else {
           remaining.push_back(r);
@@ -435,6 +508,7 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
     std::vector<OutboundRecipient> remaining = std::move(todo);
     std::vector<RecipientOutcome> outcomes;
     std::string error;
+    std::string last_host;  // "name[ip]:port" of the last host that got as far as a transaction
     bool retried_fresh = false;
     for (std::size_t k = 0; k < list.size() && !remaining.empty(); ++k) {
       const std::size_t ti = (conn_index + k) % list.size();
@@ -488,6 +562,8 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
       }
       msg.envelope.recipients = std::move(rcpts);
       const bool was_reused = reused;
+      last_host = t.label() + ":" + std::to_string(t.port);
+      const std::string tls_text = conn->tls_description();
       co_await conn->send(std::move(msg));
       reused = true;
       const auto& results = conn->session().results();
@@ -500,6 +576,11 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
         o.remote_mta = t.name;
         o.diagnostic = res.reply.one_line();
         o.status = res.reply.enhanced;
+        o.copy_id = remaining[i].copy_id;
+        o.connector = trace_connector;
+        o.next_hop = trace_hop;
+        o.remote_host = last_host;
+        o.tls = tls_text;
         if (res.status == smtp::RcptStatus::delivered) {
           o.delivered = true;
           outcomes.push_back(std::move(o));
@@ -526,7 +607,7 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
       // Recipients that failed temporarily go to the next host at once (R-OUT-5).
     }
     if (list.size() == dead.size() && !remaining.empty() && error.empty()) error = "all hosts failed";
-    co_await finish_job(std::move(*job), std::move(outcomes), std::move(remaining), error);
+    co_await finish_job(std::move(*job), std::move(outcomes), std::move(remaining), error, last_host);
   }
   if (conn) co_await conn->quit();
   ready.connection_closed(hop_key);
@@ -535,9 +616,9 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
 
 OutboundEngine::OutboundEngine(asio::any_io_executor executor, spool::Spool& spool, Tracker& tracker,
                                SnapshotSource snapshot, dns::Resolver& resolver, const Clock& clock,
-                               std::shared_ptr<asio::ssl::context> tls_client, Options options)
+                               std::shared_ptr<asio::ssl::context> tls_client, Options options, trace::Sink& trace)
     : impl_(std::make_shared<Impl>(std::move(executor), spool, tracker, std::move(snapshot), resolver, clock,
-                                   std::move(tls_client), options)) {
+                                   std::move(tls_client), options, trace)) {
   asio::co_spawn(impl_->executor, impl_->wake_loop(), asio::detached);
 }
 
@@ -559,5 +640,173 @@ void OutboundEngine::stop() {
 }
 
 const OutboundStats& OutboundEngine::stats() const { return impl_->stats; }
+
+void OutboundEngine::set_metrics(metrics::ServiceMetrics* metrics) { impl_->metrics = metrics; }
+
+// Runs f on the engine's executor and waits for its result (admin calls come from another thread).
+template <typename F>
+auto OutboundEngine::Impl::on_engine(F f) -> decltype(f()) {
+  std::packaged_task<decltype(f())()> task(std::move(f));
+  auto result = task.get_future();
+  asio::post(executor, [&task] { task(); });
+  return result.get();
+}
+
+std::vector<QueueEntry> OutboundEngine::queue_entries() {
+  return impl_->on_engine([impl = impl_.get()] {
+    std::vector<QueueEntry> out;
+    std::set<std::string> seen;
+    auto entry = [&](const std::string& key, const queue::Job* job, bool held) {
+      auto it = impl->work.find(key);
+      if (it == impl->work.end()) return;
+      const OutboundWork& w = it->second;
+      QueueEntry e;
+      e.message_id = w.message_id;
+      e.sender = w.envelope.sender ? w.envelope.sender->str() : std::string();
+      e.received_at = w.received_at;
+      e.organization = w.trace_info.organization;
+      e.size = w.size;
+      e.hop = w.hop;
+      e.hop_key = job != nullptr ? job->hop_key : w.hop.key();
+      for (const auto& r : w.recipients) e.recipients.push_back(r.address);
+      if (job != nullptr) {
+        e.attempts = job->attempts;
+        if (!held) e.due = job->due;
+      }
+      e.held = held;
+      e.active = job == nullptr;
+      if (auto le = impl->last_error.find(key); le != impl->last_error.end()) e.last_error = le->second;
+      seen.insert(key);
+      out.push_back(std::move(e));
+    };
+    for (const auto& job : impl->waiting.jobs()) entry(job.message_id, &job, false);
+    for (const auto& [key, job] : impl->held_jobs) entry(key, &job, true);
+    for (const auto& [key, w] : impl->work) {
+      if (!seen.contains(key)) entry(key, nullptr, false);
+    }
+    return out;
+  });
+}
+
+QueueChange OutboundEngine::retry(const std::string& message_id) {
+  return impl_->on_engine([impl = impl_.get(), message_id] {
+    QueueChange c;
+    std::vector<std::string> keys;
+    if (message_id.empty()) {
+      for (const auto& job : impl->waiting.jobs()) keys.push_back(job.message_id);
+    } else {
+      keys = impl->keys_of(message_id);
+    }
+    const auto now = impl->clock.now();
+    for (const auto& key : keys) {
+      for (auto& job : impl->waiting.take_message(key)) {
+        job.due = now;
+        impl->waiting.push(std::move(job));
+        ++c.jobs;
+      }
+    }
+    if (c.jobs > 0) impl->kick();
+    return c;
+  });
+}
+
+QueueChange OutboundEngine::hold(const std::string& message_id) {
+  return impl_->on_engine([impl = impl_.get(), message_id] {
+    QueueChange c;
+    impl->held_ids.insert(message_id);
+    for (const auto& key : impl->keys_of(message_id)) {
+      auto jobs = impl->waiting.take_message(key);
+      if (jobs.empty() && !impl->held_jobs.contains(key)) ++c.active;
+      for (auto& job : jobs) {
+        impl->held_jobs.insert_or_assign(key, std::move(job));
+        ++c.jobs;
+      }
+    }
+    return c;
+  });
+}
+
+QueueChange OutboundEngine::release(const std::string& message_id) {
+  return impl_->on_engine([impl = impl_.get(), message_id] {
+    QueueChange c;
+    impl->held_ids.erase(message_id);
+    const auto now = impl->clock.now();
+    for (auto it = impl->held_jobs.begin(); it != impl->held_jobs.end();) {
+      auto w = impl->work.find(it->first);
+      if (w == impl->work.end() || w->second.message_id == message_id) {
+        if (w != impl->work.end()) {
+          queue::Job job = std::move(it->second);
+          job.due = now;
+          impl->waiting.push(std::move(job));
+          ++c.jobs;
+        }
+        it = impl->held_jobs.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (c.jobs > 0) impl->kick();
+    return c;
+  });
+}
+
+asio::awaitable<QueueChange> OutboundEngine::remove_async(std::string message_id) {
+  auto impl = impl_;
+  QueueChange c;
+  const auto keys = impl->keys_of(message_id);
+  // Refuse while any job of the message is on a connection: its outcome is on the way.
+  for (const auto& key : keys) {
+    if (!impl->held_jobs.contains(key) && !impl->waiting.contains(key)) ++c.active;
+  }
+  if (c.active > 0) co_return c;
+  for (const auto& key : keys) impl->waiting.remove_message(key);
+  std::vector<RecipientOutcome> outcomes;
+  for (const auto& key : keys) {
+    auto it = impl->work.find(key);
+    if (it == impl->work.end()) continue;
+    OutboundWork& w = it->second;
+    for (const auto& r : w.recipients) {
+      RecipientOutcome o;
+      o.index = r.index;
+      o.address = r.address;
+      o.delivered = true;  // finished without an NDR
+      o.dropped = true;
+      o.status = "2.0.0";
+      o.diagnostic = "deleted by administrator";
+      o.copy_id = r.copy_id;
+      o.connector = w.hop.connector;
+      o.next_hop = w.hop.key();
+      for (const auto& a : w.aliases) {
+        if (a.index != o.index || !(a.address == o.address)) continue;
+        RecipientOutcome dup = o;
+        dup.index = a.also;
+        outcomes.push_back(std::move(dup));
+      }
+      outcomes.push_back(std::move(o));
+    }
+    impl->held_jobs.erase(key);
+    impl->last_error.erase(key);
+    impl->work.erase(it);
+    ++c.jobs;
+  }
+  impl->held_ids.erase(message_id);
+  if (!outcomes.empty()) co_await impl->tracker.record(message_id, std::move(outcomes));
+  spdlog::info("event=deleted {} jobs={}", kv("id", message_id), c.jobs);
+  co_return c;
+}
+
+QueueChange OutboundEngine::remove(const std::string& message_id) {
+  std::promise<QueueChange> promise;
+  auto result = promise.get_future();
+  asio::co_spawn(impl_->executor, remove_async(message_id),
+                 [&promise](std::exception_ptr e, QueueChange c) {
+                   if (e) {
+                     promise.set_exception(e);
+                   } else {
+                     promise.set_value(c);
+                   }
+                 });
+  return result.get();
+}
 
 }  // namespace mf::delivery

@@ -18,6 +18,9 @@
 // the last error. A next hop that is this service's own listening address fails with 5.3.5 before
 // connecting (R-LOOP-1). Every final outcome goes through Tracker::record() (durable, NDRs) before the
 // job is dropped, so a crash can only repeat deliveries in flight.
+// Message trace: every temporary failure of a recipient that leaves it waiting is recorded here as a
+// DEFER (with the last host and its reply); final outcomes carry their trace fields (host, reply, TLS,
+// connector, next hop, copy id) to the Tracker, which records SEND / FAIL.
 //
 // Threading: everything runs on the one executor given (single-threaded io_context: an implicit
 // strand); enqueue() and stop() may be called from any thread. Blocking spool reads happen on it
@@ -39,12 +42,17 @@
 #include <string>
 #include <vector>
 
+namespace mf::metrics {
+struct ServiceMetrics;
+}
+
 namespace mf::delivery {
 
 // One recipient address to send to a next hop.
 struct OutboundRecipient {
   std::size_t index = 0;  // envelope recipient index in the spooled message
   Address address;        // the address to use in RCPT TO (a target address, or the original)
+  std::string copy_id;    // the copy of a bifurcated message it belongs to ("" = not split; trace only)
 };
 
 struct OutboundWork {
@@ -53,6 +61,7 @@ struct OutboundWork {
   routing::NextHop hop;
   std::vector<OutboundRecipient> recipients;
   std::int64_t received_at = 0;  // unix seconds (expiry is counted from it)
+  std::uint64_t size = 0;        // message size in bytes (queue listings)
   // The message bytes when the caller has them (freshly received): used for the first attempt and
   // then dropped, so waiting messages do not pin memory; null = read from the spool.
   std::shared_ptr<const std::string> data;
@@ -69,6 +78,7 @@ struct OutboundWork {
     std::size_t also = 0;
   };
   std::vector<Alias> aliases;
+  MessageTraceInfo trace_info;  // organization and Message-ID for DEFER events
 };
 
 struct OutboundStats {
@@ -76,6 +86,30 @@ struct OutboundStats {
   std::atomic<std::uint64_t> delivered{0};
   std::atomic<std::uint64_t> failed{0};
   std::atomic<std::uint64_t> deferred{0};
+};
+
+// One job of the queue as the admin API shows it: some recipients of one message for one next hop.
+struct QueueEntry {
+  std::string message_id;
+  std::string sender;                // "" = the null sender
+  std::int64_t received_at = 0;      // unix seconds
+  std::string organization;          // the message's organization name ("" when none)
+  std::uint64_t size = 0;            // bytes
+  routing::NextHop hop;              // connector and organization index, for grouping
+  std::string hop_key;               // the queue it waits in (MX destinations: the MX host set)
+  std::vector<Address> recipients;   // the addresses still to send to (RCPT TO)
+  std::size_t attempts = 0;          // attempts done (0 = not tried yet)
+  std::optional<SysTime> due;        // next attempt; nullopt while held or being delivered
+  bool held = false;
+  bool active = false;               // in a ready queue or a connection right now
+  std::string last_error;            // the last temporary failure, "" when none
+};
+
+// What a queue operation touched: jobs changed, and jobs of the message being delivered right now
+// (left alone).
+struct QueueChange {
+  std::size_t jobs = 0;
+  std::size_t active = 0;
 };
 
 class OutboundEngine {
@@ -89,12 +123,35 @@ class OutboundEngine {
   };
   OutboundEngine(boost::asio::any_io_executor executor, spool::Spool& spool, Tracker& tracker,
                  SnapshotSource snapshot, dns::Resolver& resolver, const Clock& clock,
-                 std::shared_ptr<boost::asio::ssl::context> tls_client, Options options);
+                 std::shared_ptr<boost::asio::ssl::context> tls_client, Options options,
+                 trace::Sink& trace = trace::null_sink());
   ~OutboundEngine();
 
   void enqueue(OutboundWork work);  // thread-safe
+
+  // Queue control (the admin API, `mailflow queue`; issue 7). Each call runs on the engine's
+  // executor and blocks the caller until it has run: call from another thread, never the engine's.
+  // Every job of the queue, earliest due first, then the held and the active ones.
+  std::vector<QueueEntry> queue_entries();
+  // Makes the message's waiting jobs (every waiting job for "") due now; held jobs stay held.
+  QueueChange retry(const std::string& message_id);
+  // No attempts for the message until release(): its waiting jobs are set aside, jobs being delivered
+  // are set aside when they come back deferred, and work handed over later (e.g. recovered after a
+  // restart) goes straight to the side. Holding a message the engine has no job for is allowed
+  // (holds are re-applied at start-up before recovered messages arrive).
+  QueueChange hold(const std::string& message_id);
+  // Ends the hold; the set-aside jobs are due at once.
+  QueueChange release(const std::string& message_id);
+  // Deletes the message's waiting and held jobs: their recipients are finished without an NDR
+  // (Tracker, traced as DROP "deleted by administrator"). When a job of it is being delivered right
+  // now nothing is removed and the change reports it as active (the caller says "try again").
+  boost::asio::awaitable<QueueChange> remove_async(std::string message_id);
+  QueueChange remove(const std::string& message_id);
+
   void stop();                      // thread-safe: no new connections; waiting jobs stay in the spool
   const OutboundStats& stats() const;
+  // mailflow_messages_deferred_total{organization,connector} per deferred job; call before use.
+  void set_metrics(metrics::ServiceMetrics* metrics);
 
  private:
   struct Impl;

@@ -22,15 +22,27 @@ std::optional<std::size_t> message_organization(const config::Snapshot& snap, co
   return std::nullopt;
 }
 
-Tracker::Tracker(spool::Spool& spool, SnapshotSource snapshot, const Clock& clock)
-    : spool_(spool), snapshot_(std::move(snapshot)), clock_(clock) {}
+Tracker::Tracker(spool::Spool& spool, SnapshotSource snapshot, const Clock& clock, trace::Sink& trace)
+    : spool_(spool), snapshot_(std::move(snapshot)), clock_(clock), trace_(trace) {}
+
+trace::Event Tracker::event(trace::EventType type, const spool::SpoolEntry& entry, const MessageTraceInfo& info) const {
+  trace::Event e;
+  e.time_us = trace::unix_us(clock_.now());
+  e.type = type;
+  e.message_id = entry.id;
+  e.internet_message_id = info.internet_message_id;
+  e.organization = info.organization;
+  if (entry.envelope.sender) e.sender = entry.envelope.sender->str();
+  return e;
+}
 
 void Tracker::set_submit(Submit submit) { submit_ = std::move(submit); }
 
-void Tracker::begin(const spool::SpoolEntry& entry, const std::vector<std::size_t>& parts) {
+void Tracker::begin(const spool::SpoolEntry& entry, const std::vector<std::size_t>& parts, MessageTraceInfo info) {
   std::lock_guard lock(mutex_);
   auto& m = messages_[entry.id];
   m.entry = entry;
+  m.info = std::move(info);
   const std::size_t n = entry.envelope.recipients.size();
   m.parts_left.assign(n, 0);
   m.durable.assign(n, false);
@@ -46,7 +58,7 @@ std::size_t Tracker::active() const {
   return messages_.size();
 }
 
-boost::asio::awaitable<bool> Tracker::send_ndr(const spool::SpoolEntry& entry,
+boost::asio::awaitable<bool> Tracker::send_ndr(const spool::SpoolEntry& entry, const MessageTraceInfo& info,
                                                const std::vector<RecipientOutcome>& failed) {
   auto snap = snapshot_();
   auto original = spool_.load_data(entry.id);
@@ -96,6 +108,12 @@ boost::asio::awaitable<bool> Tracker::send_ndr(const spool::SpoolEntry& entry,
   }
   spdlog::info("event=ndr {} {} {} recipients={}", kv("id", ndr_msg.id), kv("original", entry.id),
                kv("to", entry.envelope.sender->str()), failed.size());
+  {
+    trace::Event e = event(trace::EventType::NDR, entry, info);
+    e.detail = "NDR " + ndr_msg.id + " to " + entry.envelope.sender->str() + " for";
+    for (const auto& o : failed) e.detail += " " + entry.envelope.recipients[o.index].address.str();
+    trace_.record(std::move(e));
+  }
   if (submit_) {
     spool::SpoolEntry e;
     e.id = ndr_msg.id;
@@ -109,17 +127,61 @@ boost::asio::awaitable<bool> Tracker::send_ndr(const spool::SpoolEntry& entry,
   co_return true;
 }
 
+void Tracker::trace_final(const spool::SpoolEntry& entry, const MessageTraceInfo& info, const RecipientOutcome& o) {
+  using trace::EventType;
+  const EventType type = o.dropped      ? EventType::DROP
+                         : !o.delivered ? EventType::FAIL
+                         : o.local      ? EventType::DELIVER
+                                        : EventType::SEND;
+  trace::Event e = event(type, entry, info);
+  e.copy_id = o.copy_id;
+  e.recipient = entry.envelope.recipients[o.index].address.str();
+  e.connector = o.connector;
+  e.next_hop = o.next_hop;
+  e.remote_host = o.remote_host;
+  e.tls = o.tls;
+  // Where it went when that is not the envelope recipient itself (a mailbox, a target, a member).
+  const bool elsewhere = !(o.address == entry.envelope.recipients[o.index].address);
+  switch (type) {
+    case EventType::DROP:
+      e.detail = o.diagnostic;
+      break;
+    case EventType::DELIVER:
+      e.detail = "mailbox " + o.address.str();
+      break;
+    case EventType::SEND:
+      e.reply = o.diagnostic;
+      if (elsewhere) e.detail = "to " + o.address.str();
+      break;
+    default:
+      e.reply = o.diagnostic;
+      e.detail = "status " + o.status;
+      if (o.expired) e.detail += ", message expired";
+      if (elsewhere) e.detail += ", to " + o.address.str();
+      break;
+  }
+  trace_.record(std::move(e));
+}
+
 boost::asio::awaitable<bool> Tracker::record(std::string id, std::vector<RecipientOutcome> outcomes) {
   spool::SpoolEntry entry;
+  MessageTraceInfo info;
   std::vector<RecipientOutcome> want_ndr;
   {
     std::lock_guard lock(mutex_);
     auto it = messages_.find(id);
     if (it == messages_.end()) co_return true;  // already finished (a repeated report)
     entry = it->second.entry;
+    info = it->second.info;
   }
   for (const auto& o : outcomes) {
     if (o.index >= entry.envelope.recipients.size()) continue;
+    trace_final(entry, info, o);
+    if (metrics_ != nullptr && !o.dropped) {
+      const std::string connector = o.local ? std::string("local") : o.connector;
+      auto& family = o.delivered ? metrics_->messages_delivered_total : metrics_->messages_failed_total;
+      family.with({info.organization, connector}).inc();
+    }
     const char* what = o.delivered ? "event=delivered" : "event=failed";
     if (o.delivered) {
       spdlog::info("{} {} {} {} {} {}", what, kv("id", id), kv("rcpt", entry.envelope.recipients[o.index].address.str()),
@@ -130,7 +192,7 @@ boost::asio::awaitable<bool> Tracker::record(std::string id, std::vector<Recipie
       if (ndr::wants_ndr(entry.envelope, entry.envelope.recipients[o.index])) want_ndr.push_back(o);
     }
   }
-  if (!want_ndr.empty() && !co_await send_ndr(entry, want_ndr)) co_return false;
+  if (!want_ndr.empty() && !co_await send_ndr(entry, info, want_ndr)) co_return false;
 
   // Which recipients are finished with this report (every part reported)?
   std::vector<std::size_t> finished;

@@ -10,6 +10,11 @@
 // A recipient may have several parts (a group with remote members, a mail_user target): it is done
 // when all of them reported. Outcomes for messages the tracker does not know are registered on the fly.
 //
+// Message trace: record() writes each outcome's final event — DELIVER (local mailbox), SEND (a remote
+// host accepted it), FAIL, DROP (a rule deleted it) — from the outcome's trace fields, and send_ndr()
+// an NDR event naming the new message; before the spool is touched, so the events are in the order
+// things happened (an outcome reported again after a failed spool write is traced again: it was
+// delivered again).
 // Threading: record() may be called concurrently from any executor (the local delivery pool and the
 // outbound thread); shared state is guarded by a mutex that is never held across a co_await.
 // Errors: a failed spool write is returned as false; the caller retries the delivery later
@@ -19,6 +24,8 @@
 #include "config/snapshot.hpp"
 #include "core/clock.hpp"
 #include "spool/spool.hpp"
+#include "metrics/service_metrics.hpp"
+#include "trace/sink.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -42,6 +49,20 @@ struct RecipientOutcome {
   std::string remote_mta;   // host that answered, if any
   std::string diagnostic;   // the remote reply verbatim, or our own reason
   bool expired = false;     // failed because message_expiration passed
+  bool dropped = false;     // a rule deleted it for this recipient (delivered is true: no NDR); traced as DROP
+  // For the message trace (the final event): which copy, where and how it went.
+  bool local = false;       // written to a local mailbox (DELIVER) rather than sent (SEND)
+  std::string copy_id;      // the copy of a bifurcated message, "" otherwise
+  std::string connector;    // outbound connector, "" for MX or local
+  std::string next_hop;     // next-hop key, "local" for mailboxes
+  std::string remote_host;  // "name[ip]:port" that answered
+  std::string tls;          // "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS
+};
+
+// What the tracker puts on every trace event of a message (from the dispatcher's plan).
+struct MessageTraceInfo {
+  std::string organization;         // the attributed organization's name, "" when none
+  std::string internet_message_id;  // the Message-ID header without <>
 };
 
 class Tracker {
@@ -49,11 +70,16 @@ class Tracker {
   // `submit` delivers a freshly committed NDR (the same path as an accepted message).
   using Submit = std::function<void(spool::SpoolEntry, std::string)>;
 
-  Tracker(spool::Spool& spool, SnapshotSource snapshot, const Clock& clock);
+  Tracker(spool::Spool& spool, SnapshotSource snapshot, const Clock& clock,
+          trace::Sink& trace = trace::null_sink());
   void set_submit(Submit submit);
+  // Counts final outcomes in mailflow_messages_{delivered,failed}_total{organization,connector} (per
+  // recipient; local delivery is connector "local"; rule drops and deletions are not counted).
+  // Call before the first record(); null = no metrics.
+  void set_metrics(metrics::ServiceMetrics* metrics) { metrics_ = metrics; }
 
   // Declares how many parts recipient i of `entry` has (parts[i] == 0: nothing to deliver, done now).
-  void begin(const spool::SpoolEntry& entry, const std::vector<std::size_t>& parts);
+  void begin(const spool::SpoolEntry& entry, const std::vector<std::size_t>& parts, MessageTraceInfo info = {});
   // Records final outcomes. Returns false when a spool write failed (nothing is lost: the caller
   // tries again later and may repeat the delivery).
   boost::asio::awaitable<bool> record(std::string id, std::vector<RecipientOutcome> outcomes);
@@ -66,12 +92,19 @@ class Tracker {
     std::vector<std::size_t> parts_left;  // per recipient
     std::vector<bool> durable;            // marked done in the spool
     bool removing = false;
+    MessageTraceInfo info;
   };
-  boost::asio::awaitable<bool> send_ndr(const spool::SpoolEntry& entry, const std::vector<RecipientOutcome>& failed);
+  // A trace event about message `entry` (time, ids, organization and sender filled in).
+  trace::Event event(trace::EventType type, const spool::SpoolEntry& entry, const MessageTraceInfo& info) const;
+  boost::asio::awaitable<bool> send_ndr(const spool::SpoolEntry& entry, const MessageTraceInfo& info,
+                                        const std::vector<RecipientOutcome>& failed);
+  void trace_final(const spool::SpoolEntry& entry, const MessageTraceInfo& info, const RecipientOutcome& o);
 
   spool::Spool& spool_;
   SnapshotSource snapshot_;
   const Clock& clock_;
+  trace::Sink& trace_;
+  metrics::ServiceMetrics* metrics_ = nullptr;
   Submit submit_;
   mutable std::mutex mutex_;
   std::map<std::string, Message> messages_;  // GUARDED_BY(mutex_)

@@ -41,4 +41,25 @@ bool WaitQueue::remove_message(const std::string& message_id) {
   return true;
 }
 
+std::vector<Job> WaitQueue::take_message(const std::string& message_id) {
+  std::vector<Job> out;
+  auto idx = by_message_.find(message_id);
+  if (idx == by_message_.end()) return out;
+  for (const auto& key : idx->second) {
+    auto it = jobs_.find(key);
+    if (it == jobs_.end()) continue;
+    out.push_back(std::move(it->second));
+    jobs_.erase(it);
+  }
+  by_message_.erase(idx);
+  return out;
+}
+
+std::vector<Job> WaitQueue::jobs() const {
+  std::vector<Job> out;
+  out.reserve(jobs_.size());
+  for (const auto& [key, job] : jobs_) out.push_back(job);
+  return out;
+}
+
 }  // namespace mf::queue

@@ -29,6 +29,11 @@ class WaitQueue {
   bool empty() const { return jobs_.empty(); }
   // Drops every job of the message (e.g. deleted by an administrator); false when it had none.
   bool remove_message(const std::string& message_id);
+  // Removes and returns every job of the message (to hold it, or to make it due now).
+  std::vector<Job> take_message(const std::string& message_id);
+  bool contains(const std::string& message_id) const { return by_message_.contains(message_id); }
+  // Copies of every waiting job, earliest due first (queue listings).
+  std::vector<Job> jobs() const;
 
  private:
   using Key = std::tuple<SysTime, std::string, std::uint64_t>;  // due, message id, sequence

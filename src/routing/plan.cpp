@@ -118,7 +118,12 @@ class Planner {
       ex.index = i;
       ex.address = rcpt;
       const RecipientRuleResult* rr = k < rules.size() ? &rules[k] : nullptr;
-      if (rr != nullptr) ex.rules = rr->hits;
+      if (rr != nullptr) {
+        ex.rules = rr->hits;
+        for (const auto& h : rr->hits) {
+          plan_.notes.push_back(RoutingNote{RoutingNote::Kind::rule, i, rcpt, {}, h.rule, h.audit, h.actions});
+        }
+      }
       current_ = &ex;
       set_owner(owner[k]);
       if (rr != nullptr && rr->reject) {
@@ -142,7 +147,9 @@ class Planner {
         if (rr != nullptr && !rr->redirect_to.empty()) {
           std::string list;
           for (const auto& a : rr->redirect_to) list += (list.empty() ? "" : ", ") + a.str();
-          ex.steps.push_back("redirected by rule '" + rule_with_action(*rr, "redirect_to") + "' to " + list);
+          const std::string rule = rule_with_action(*rr, "redirect_to");
+          ex.steps.push_back("redirected by rule '" + rule + "' to " + list);
+          plan_.notes.push_back(RoutingNote{RoutingNote::Kind::redirect, i, rcpt, rr->redirect_to, rule, false, {}});
           for (const auto& a : rr->redirect_to) route(i, a, edits, via);
         } else {
           route(i, rcpt, edits, via);
@@ -205,6 +212,7 @@ class Planner {
       return;
     }
     if (explain_) step(addr.str() + ": " + res.reason);
+    note_resolution(index, addr, res);
     const auto& att = plan_.attribution;
     // The organization whose connectors apply: the recipient's, else the message's.
     std::optional<std::size_t> rcpt_org;
@@ -249,6 +257,26 @@ class Planner {
       }
       add_remote(index, r, std::move(hop), edits, std::move(why));
     }
+  }
+
+  // RESOLVE / EXPAND for the trace. The common case — one result equal to the address (a mailbox by
+  // its primary address, a relayed address) — returns before any look-up or allocation; otherwise
+  // one directory look-up (the entry resolve() just read) tells a group from a proxy or a target.
+  void note_resolution(std::size_t index, const Address& addr, const Resolution& res) {
+    const std::size_t n = res.mailboxes.size() + res.remote.size();
+    if (n == 0) return;
+    const Address& first = res.mailboxes.empty() ? res.remote.front() : res.mailboxes.front().address;
+    if (n == 1 && first.domain() == addr.domain() && iequals(first.local(), addr.local())) return;
+    const config::Recipient* r = snap_.find_recipient(addr);
+    RoutingNote note;
+    note.kind = r != nullptr && r->type == config::RecipientType::group ? RoutingNote::Kind::expand
+                                                                         : RoutingNote::Kind::resolve;
+    note.index = index;
+    note.address = addr;
+    note.targets.reserve(n);
+    for (const auto& mb : res.mailboxes) note.targets.push_back(mb.address);
+    for (const auto& a : res.remote) note.targets.push_back(a);
+    plan_.notes.push_back(std::move(note));
   }
 
   // True when `a` is in an accepted domain of the owning organization.

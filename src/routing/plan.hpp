@@ -85,6 +85,25 @@ struct RecipientExplanation {
   std::vector<std::string> steps;  // "mailbox of 'contoso'", "mail_user: target julie@...", "group expanded: ..."
 };
 
+// A step of the routing that the message trace records (RESOLVE, EXPAND, REDIRECT, TRANSPORT_RULE).
+// Built with or without `explain`: only recipients that were rewritten and rules that matched add
+// one, so the common case (a mailbox addressed by its primary address, no rule) costs nothing.
+struct RoutingNote {
+  enum class Kind {
+    resolve,   // `address` became targets[0] (proxy → primary, mail_user / mail_contact → target)
+    expand,    // group `address` expanded to `targets` (its deliverable members, local and remote)
+    redirect,  // rule `rule` replaced `address` by `targets`
+    rule,      // rule `rule` matched `address` (audit: recorded only), with `actions`
+  };
+  Kind kind = Kind::resolve;
+  std::size_t index = 0;  // the envelope recipient
+  Address address;
+  std::vector<Address> targets;
+  std::string rule;
+  bool audit = false;
+  std::vector<std::string> actions;
+};
+
 struct Plan {
   Attribution attribution;
   bool rules_skipped = false;  // a generated message (NDR): no rules (R-RULE-1)
@@ -93,6 +112,7 @@ struct Plan {
   std::vector<RecipientFailure> failures;        // NDR
   std::vector<RecipientDrop> drops;              // done, no NDR
   std::vector<std::size_t> parts;                // per envelope recipient: copy parts + failures + drops (0 = done/skipped)
+  std::vector<RoutingNote> notes;                // for the message trace, in routing order
 };
 
 Plan plan_message(const config::Snapshot& snapshot, const PlanInput& input);

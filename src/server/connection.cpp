@@ -1,6 +1,7 @@
 #include "server/connection.hpp"
 
 #include "core/message_id.hpp"
+#include "routing/attribution.hpp"
 #include "routing/firewall.hpp"
 #include "tls/tls.hpp"
 #include "util/log.hpp"
@@ -132,6 +133,31 @@ asio::awaitable<bool> Connection::start_tls() {
   co_return true;
 }
 
+void Connection::trace_receive(const smtp::AcceptedMessage& msg, std::size_t size) {
+  // After the synced commit, so a RECEIVE always names a message the service owns. The
+  // attribution is the one delivery will use (same snapshot call, explain off: no text built).
+  auto snap = ctx_.snapshot();
+  const routing::Attribution att = routing::attribute(*snap, msg.connection, msg.envelope, /*explain=*/false);
+  trace::Event e;
+  e.time_us = trace::unix_us(std::chrono::system_clock::now());
+  e.type = trace::EventType::RECEIVE;
+  e.message_id = msg.id;
+  e.internet_message_id = trace::internet_message_id(msg.data);
+  if (att.organization && *att.organization < snap->organizations.size()) {
+    e.organization = snap->organizations[*att.organization].name;
+  }
+  if (msg.envelope.sender) e.sender = msg.envelope.sender->str();
+  e.connector = att.connector;
+  e.remote_host = msg.connection.client_ip;
+  e.reply = "250 2.0.0 Ok: queued as " + msg.id;  // what smtp::ServerSession::commit_done() sends
+  if (msg.connection.tls) e.tls = msg.connection.tls_version + " " + msg.connection.tls_cipher;
+  e.detail = "listener " + msg.connection.listener + ", helo " + msg.connection.helo + ", size " +
+             std::to_string(size) + ", recipients " + std::to_string(msg.envelope.recipients.size());
+  if (!msg.connection.authenticated_user.empty()) e.detail += ", authenticated " + msg.connection.authenticated_user;
+  if (ctx_.metrics != nullptr) ctx_.metrics->messages_received_total.with({e.organization}).inc();
+  ctx_.trace->record(std::move(e));
+}
+
 asio::awaitable<void> Connection::commit() {
   smtp::AcceptedMessage msg = session_->take_message();
   // R-IN-8: forged internal markers go (unless an on_premises connector matched), ours are stamped.
@@ -156,6 +182,7 @@ asio::awaitable<void> Connection::commit() {
                kv("from", msg.envelope.sender ? msg.envelope.sender->str() : ""), kv("to", rcpts),
                kv("size", static_cast<long long>(size)), kv("client", msg.connection.client_ip),
                msg.connection.tls ? "yes" : "no");
+  trace_receive(msg, size);
   spool::SpoolEntry entry;
   entry.id = msg.id;
   entry.envelope = std::move(msg.envelope);

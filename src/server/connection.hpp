@@ -6,6 +6,8 @@
 #include "config/snapshot.hpp"
 #include "smtp/server_session.hpp"
 #include "spool/spool.hpp"
+#include "metrics/service_metrics.hpp"
+#include "trace/sink.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -28,6 +30,10 @@ struct ConnectionContext {
   smtp::Policy* policy = nullptr;
   // Called after a message got its 250 (hand-off to delivery).
   std::function<void(spool::SpoolEntry, std::string data)> accepted;
+  // The message trace: a RECEIVE per message made durable (never blocks; see trace/sink.hpp).
+  trace::Sink* trace = &trace::null_sink();
+  // mailflow_messages_received_total{organization}; null = no metrics.
+  metrics::ServiceMetrics* metrics = nullptr;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -48,6 +54,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<bool> flush();
   boost::asio::awaitable<bool> start_tls();
   boost::asio::awaitable<void> commit();
+  void trace_receive(const smtp::AcceptedMessage& msg, std::size_t size);
 
   boost::asio::ip::tcp::socket plain_;
   std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls_;

@@ -39,7 +39,24 @@ ServicePolicy::ServicePolicy(SnapshotSource snapshot, const spool::Spool& spool,
     : snapshot_(std::move(snapshot)), spool_(spool), now_(std::move(now)),
       auth_failures_(kMaxAuthFailuresPerIp, kAuthFailureWindow) {}
 
+std::string_view reject_reason(const Reply& reply) {
+  const std::string& e = reply.enhanced;
+  if (e == "5.7.54" || e == "5.7.64") return "relay_denied";
+  if (e == "5.4.1" || e == "5.1.1") return "unknown_recipient";
+  if (e == "5.7.1" || e == "5.7.51") return "sender_rejected";
+  if (e == "5.7.3") return "tls_required";
+  if (e == "4.7.500" || e == "4.7.0") return "rate_limited";
+  if (e == "5.7.8") return "auth_failed";
+  return reply.code >= 500 ? "rule" : "temporary_failure";
+}
+
 std::optional<Reply> ServicePolicy::check_mail(const ConnectionFacts& conn, const Envelope& env) {
+  auto refused = decide_mail(conn, env);
+  if (refused && metrics_ != nullptr) metrics_->rejects_total.with({std::string(reject_reason(*refused))}).inc();
+  return refused;
+}
+
+std::optional<Reply> ServicePolicy::decide_mail(const ConnectionFacts& conn, const Envelope& env) {
   auto snap = snapshot_();
   if (!conn.authenticated_user.empty()) {
     // Same directory entry as the authenticated mailbox; a mailbox removed by a reload owns nothing.
@@ -70,7 +87,9 @@ std::optional<Reply> ServicePolicy::check_rcpt(const ConnectionFacts& conn, cons
                                                const EnvelopeRecipient& rcpt) {
   // An authenticated session is attributed to its mailbox's organization as originating mail and may
   // relay to any domain (R-SUB-2); that decision is routing's (attribution.hpp).
-  return routing::check_recipient(*snapshot_(), conn, env, rcpt.address);
+  auto refused = routing::check_recipient(*snapshot_(), conn, env, rcpt.address);
+  if (refused && metrics_ != nullptr) metrics_->rejects_total.with({std::string(reject_reason(*refused))}).inc();
+  return refused;
 }
 
 smtp::AuthResult ServicePolicy::authenticate(const ConnectionFacts& conn, std::string_view user,
@@ -79,6 +98,7 @@ smtp::AuthResult ServicePolicy::authenticate(const ConnectionFacts& conn, std::s
   const auto now = now_();
   if (auth_failures_.blocked(conn.client_ip, now)) {
     spdlog::warn("event=auth {} {} result=rate_limited", kv("client", conn.client_ip), kv("user", user));
+    if (metrics_ != nullptr) metrics_->rejects_total.with({"rate_limited"}).inc();
     return {Status::rate_limited, {}};
   }
   auto snap = snapshot_();
@@ -92,6 +112,7 @@ smtp::AuthResult ServicePolicy::authenticate(const ConnectionFacts& conn, std::s
   if (mailbox == nullptr || !verified) {
     auth_failures_.record_failure(conn.client_ip, now);
     spdlog::info("event=auth {} {} result=failed", kv("client", conn.client_ip), kv("user", user));
+    if (metrics_ != nullptr) metrics_->rejects_total.with({"auth_failed"}).inc();
     return {Status::failed, {}};
   }
   spdlog::info("event=auth {} {} result=ok", kv("client", conn.client_ip), kv("user", mailbox->address.str()));

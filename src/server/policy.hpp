@@ -8,6 +8,7 @@
 #include "auth/limiter.hpp"
 #include "server/throttle.hpp"
 #include "config/snapshot.hpp"
+#include "metrics/service_metrics.hpp"
 #include "smtp/server_session.hpp"
 #include "spool/spool.hpp"
 
@@ -44,12 +45,21 @@ class ServicePolicy final : public smtp::Policy {
   // without a password check. Logged as event=auth with client, user and result (never the password).
   smtp::AuthResult authenticate(const ConnectionFacts& conn, std::string_view user, std::string_view password) override;
 
+  // Counts every refusal in mailflow_rejects_total{reason} (reject_reason()); call before use.
+  void set_metrics(metrics::ServiceMetrics* metrics) { metrics_ = metrics; }
+
  private:
+  std::optional<Reply> decide_mail(const ConnectionFacts& conn, const Envelope& env);
+
   SnapshotSource snapshot_;
   const spool::Spool& spool_;
   std::function<Clock::time_point()> now_;
   auth::FailureLimiter auth_failures_;
   IpThrottle throttle_;
+  metrics::ServiceMetrics* metrics_ = nullptr;
 };
+
+// The mailflow_rejects_total reason word for a refusal this policy gives (by its enhanced code).
+std::string_view reject_reason(const Reply& reply);
 
 }  // namespace mf::server

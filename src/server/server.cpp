@@ -5,9 +5,15 @@
 #include "delivery/outbound.hpp"
 #include "delivery/tracker.hpp"
 #include "dns/resolver.hpp"
+#include "admin/server.hpp"
+#include "admin/token.hpp"
+#include "metrics/service_metrics.hpp"
+#include "server/admin_backend.hpp"
 #include "server/connection.hpp"
+#include "server/held.hpp"
 #include "server/policy.hpp"
 #include "tls/tls.hpp"
+#include "trace/store.hpp"
 #include "util/log.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -37,6 +43,12 @@ struct Server::Impl {
   asio::io_context io{1};
   std::atomic<std::shared_ptr<const config::Snapshot>> snapshot;
   std::unique_ptr<spool::Spool> spool;
+  std::unique_ptr<trace::Store> trace;  // message trace (SPEC §6); closed after delivery stopped
+  metrics::Registry registry;
+  metrics::ServiceMetrics metrics{registry};
+  std::unique_ptr<HeldMessages> held;           // `mailflow queue hold` markers
+  std::unique_ptr<ServiceBackend> backend;      // what the admin API sees
+  std::unique_ptr<admin::AdminServer> admin;    // service.admin.address, when configured
   std::unique_ptr<ServicePolicy> policy;
   std::unique_ptr<asio::thread_pool> delivery_pool;
   // Outbound delivery: its own single-threaded io_context (the engine's and resolver's strand).
@@ -59,7 +71,7 @@ struct Server::Impl {
   asio::awaitable<void> accept_loop(const config::Listener& listener, tcp::acceptor& acceptor);
   asio::awaitable<void> handle(tcp::socket socket, config::Listener listener);
   asio::awaitable<void> signals();
-  void reload();
+  admin::ReloadResult reload();
   asio::awaitable<void> shutdown();
   void stop_delivery();
 };
@@ -85,9 +97,19 @@ Result<std::unique_ptr<Server>> Server::create(std::shared_ptr<const config::Sna
   std::filesystem::create_directories(svc.mailbox_store, fec);
   if (fec) return make_error("cannot create mailbox_store " + svc.mailbox_store + ": " + fec.message());
 
-  auto spool = spool::open_rocks_spool({(std::filesystem::path(svc.data_dir) / "spool").string()});
+  spool::RocksSpoolOptions spool_options;
+  spool_options.path = (std::filesystem::path(svc.data_dir) / "spool").string();
+  spool_options.on_sync = [m = &impl->metrics](double seconds) { m->spool_sync_seconds.observe(seconds); };
+  auto spool = spool::open_rocks_spool(spool_options);
   if (!spool) return make_error("cannot open the spool: " + spool.error().message);
   impl->spool = std::move(*spool);
+  trace::StoreOptions trace_options;
+  trace_options.path = (std::filesystem::path(svc.data_dir) / "trace.sqlite").string();
+  trace_options.retention = svc.trace.retention;
+  trace_options.buffer_events = static_cast<std::size_t>(svc.trace.buffer_events);
+  auto trace_store = trace::Store::open(trace_options);
+  if (!trace_store) return trace_store.error();
+  impl->trace = std::move(*trace_store);
 
   std::shared_ptr<asio::ssl::context> tls_ctx;
   if (svc.tls) {
@@ -102,22 +124,52 @@ Result<std::unique_ptr<Server>> Server::create(std::shared_ptr<const config::Sna
   impl->delivery_pool = std::make_unique<asio::thread_pool>(2);
   auto client_ctx = tls::make_client_context(svc.tls ? &*svc.tls : nullptr);
   if (!client_ctx) return client_ctx.error();
-  impl->tracker = std::make_unique<delivery::Tracker>(*impl->spool, source, system_clock());
+  impl->tracker = std::make_unique<delivery::Tracker>(*impl->spool, source, system_clock(), *impl->trace);
   impl->resolver = dns::make_unbound_resolver(impl->outbound_io.get_executor(), svc.dns, system_clock());
   impl->outbound = std::make_unique<delivery::OutboundEngine>(impl->outbound_io.get_executor(), *impl->spool,
                                                               *impl->tracker, source, *impl->resolver, system_clock(),
-                                                              *client_ctx, delivery::OutboundEngine::Options{});
+                                                              *client_ctx, delivery::OutboundEngine::Options{},
+                                                              *impl->trace);
   impl->agent = std::make_unique<delivery::LocalDeliveryAgent>(impl->delivery_pool->get_executor(), *impl->spool, source,
-                                                               *impl->tracker, impl->outbound.get());
+                                                               *impl->tracker, impl->outbound.get(), *impl->trace);
   impl->tracker->set_submit([raw](spool::SpoolEntry entry, std::string data) {
     raw->agent->submit(std::move(entry), std::move(data));
   });
-  impl->outbound_work.emplace(impl->outbound_io.get_executor());
-  impl->outbound_thread = std::thread([raw] { raw->outbound_io.run(); });
+
+  auto held = HeldMessages::open((std::filesystem::path(svc.data_dir) / "held").string());
+  if (!held) return held.error();
+  impl->held = std::move(*held);
+  ServiceBackend::Parts parts;
+  parts.engine = impl->outbound.get();
+  parts.held = impl->held.get();
+  parts.trace = impl->trace.get();
+  parts.metrics = &impl->metrics;
+  parts.spool_dir = (std::filesystem::path(svc.data_dir) / "spool").string();
+  parts.reload = [raw] { return raw->reload(); };
+  parts.clock = &system_clock();
+  impl->backend = std::make_unique<ServiceBackend>(std::move(parts));
+  if (svc.admin.address) {
+    auto token = admin::load_or_create_token(svc.admin.token_file);
+    if (!token) return make_error("admin API: " + token.error().message);
+    admin::AdminServerOptions options;
+    options.address = svc.admin.address->host;
+    options.port = svc.admin.address->port;
+    options.token = std::move(*token);
+    impl->admin = std::make_unique<admin::AdminServer>(std::move(options), *impl->backend, &impl->registry);
+    if (auto started = impl->admin->start(); !started) {
+      return make_error("admin API on " + svc.admin.address->host + ":" + std::to_string(svc.admin.address->port) +
+                        ": " + started.error().message);
+    }
+  }
   impl->conn_ctx.snapshot = source;
   impl->conn_ctx.tls = tls_ctx;
   impl->conn_ctx.spool = impl->spool.get();
   impl->conn_ctx.policy = impl->policy.get();
+  impl->conn_ctx.trace = impl->trace.get();
+  impl->conn_ctx.metrics = &impl->metrics;
+  impl->tracker->set_metrics(&impl->metrics);
+  impl->outbound->set_metrics(&impl->metrics);
+  impl->policy->set_metrics(&impl->metrics);
   impl->conn_ctx.accepted = [raw](spool::SpoolEntry entry, std::string data) {
     raw->agent->submit(std::move(entry), std::move(data));
   };
@@ -135,12 +187,18 @@ Result<std::unique_ptr<Server>> Server::create(std::shared_ptr<const config::Sna
                               " (listener " + l.name + "): " + ec.message());
     impl->acceptors.emplace_back(l, std::move(acc));
   }
+  // Last: nothing above may fail once the engine's thread runs (a joinable std::thread destroyed by
+  // an early return would terminate the process instead of reporting the error).
+  impl->outbound_work.emplace(impl->outbound_io.get_executor());
+  impl->outbound_thread = std::thread([raw] { raw->outbound_io.run(); });
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 void Server::Impl::stop_delivery() {
+  // The admin API first: its calls wait for the delivery engine's thread, which stops below.
+  if (admin) admin->stop();
   if (agent) agent->stop();
   if (outbound) outbound->stop();
   if (delivery_pool) delivery_pool->join();
@@ -149,6 +207,7 @@ void Server::Impl::stop_delivery() {
   outbound_work.reset();
   outbound_io.stop();
   if (outbound_thread.joinable()) outbound_thread.join();
+  if (trace) trace->close();  // writes the buffered events
 }
 
 Server::~Server() { impl_->stop_delivery(); }
@@ -194,6 +253,7 @@ asio::awaitable<void> Server::Impl::handle(tcp::socket socket, config::Listener 
   }
   if (!refusal.empty()) {
     spdlog::warn("event=refuse {} reason=connection_limit", kv("client", ip));
+    metrics.rejects_total.with({"connection_limit"}).inc();
     asio::steady_timer guard(io, std::chrono::seconds(5));
     guard.async_wait([&socket](boost::system::error_code e) {
       if (!e) socket.close();
@@ -207,6 +267,8 @@ asio::awaitable<void> Server::Impl::handle(tcp::socket socket, config::Listener 
 
   ++total;
   ++per_ip[ip];
+  metrics.connections_total.with({listener.name}).inc();
+  metrics.connections_active.inc();
   spdlog::info("event=connect {} {} {}", kv("listener", listener.name), kv("client", ip),
                kv("port", static_cast<long long>(facts.client_port)));
   auto conn = std::make_shared<Connection>(std::move(socket), std::move(facts), conn_ctx);
@@ -214,23 +276,32 @@ asio::awaitable<void> Server::Impl::handle(tcp::socket socket, config::Listener 
   if (stopping) conn->request_shutdown();
   co_await conn->run();
   live.erase(conn);
+  metrics.connections_active.inc(-1);
   --total;
   if (--per_ip[ip] == 0) per_ip.erase(ip);
   spdlog::info("event=disconnect {}", kv("client", ip));
 }
 
-void Server::Impl::reload() {
+// SIGHUP or POST /api/v1/reload (any thread): validate the file, then swap the snapshot atomically.
+// Sessions and deliveries in flight keep the snapshot they hold; new decisions use the new one.
+admin::ReloadResult Server::Impl::reload() {
+  admin::ReloadResult result;
   auto old = current();
   auto loaded = config::load_file(old->source_path);
   if (!loaded.ok()) {
-    for (const auto& e : loaded.errors) spdlog::error("event=reload_error {}", kv("error", e.str()));
+    result.ok = false;
+    for (const auto& e : loaded.errors) {
+      spdlog::error("event=reload_error {}", kv("error", e.str()));
+      result.errors.push_back(e.str());
+    }
     spdlog::error("event=reload_refused {} reason=\"configuration has errors; the old one stays in force\"",
                   kv("config", old->source_path));
-    return;
+    return result;
   }
   snapshot.store(loaded.snapshot);
-  spdlog::info("event=reload {} note=\"listeners, TLS files and data_dir changes need a restart\"",
+  spdlog::info("event=reload {} note=\"listeners, TLS files, data_dir and admin changes need a restart\"",
                kv("config", old->source_path));
+  return result;
 }
 
 asio::awaitable<void> Server::Impl::signals() {
@@ -279,6 +350,8 @@ int Server::run() {
     return 1;
   }
   spdlog::info("event=recover messages={} quarantined={}", report->entries.size(), report->quarantined);
+  // Holds survive restarts: applied before the recovered messages reach the engine.
+  for (const auto& id : s.held->ids()) s.outbound->hold(id);
   for (auto& e : report->entries) s.agent->submit(std::move(e));
 
   for (auto& [l, acc] : s.acceptors) {
@@ -286,6 +359,10 @@ int Server::run() {
                  kv("address", acc->local_endpoint().address().to_string() + ":" +
                                    std::to_string(acc->local_endpoint().port())));
     asio::co_spawn(s.io, s.accept_loop(l, *acc), asio::detached);
+  }
+  if (s.admin) {
+    spdlog::info("event=listening listener=admin {}",
+                 kv("address", s.current()->service.admin.address->host + ":" + std::to_string(s.admin->port())));
   }
   asio::co_spawn(s.io, s.signals(), asio::detached);
   s.io.run();

@@ -23,6 +23,18 @@ const char* phase_of(Expect e) {
   }
 }
 
+// The command a reply answers, as ClientOptions::on_reply names it.
+const char* command_of(Expect e) {
+  switch (e) {
+    case Expect::greeting: return "greeting";
+    case Expect::ehlo: return "EHLO";
+    case Expect::helo: return "HELO";
+    case Expect::starttls: return "STARTTLS";
+    case Expect::quit: return "QUIT";
+    default: return phase_of(e);
+  }
+}
+
 std::chrono::seconds timeout_of(Expect e) {
   using std::chrono::minutes;
   switch (e) {
@@ -287,6 +299,7 @@ void ClientSession::Impl::on_reply(Reply r, std::vector<std::string> raw) {
   }
   const Expect e = expect.front();
   expect.pop_front();
+  if (opt.on_reply) opt.on_reply(command_of(e), r, raw);
   if (e == Expect::quit) {
     action = Action::close;
     return;
@@ -390,7 +403,7 @@ void ClientSession::Impl::begin_transaction() {
   command(mail_command(), Expect::mail);
   if (!pipelined) return;
   for (const auto& r : msg.envelope.recipients) command(rcpt_command(r), Expect::rcpt);
-  command("DATA", Expect::data);
+  if (!msg.stop_after_rcpt) command("DATA", Expect::data);
 }
 
 void ClientSession::Impl::on_mail(const Reply& r) {
@@ -408,17 +421,20 @@ void ClientSession::Impl::on_rcpt(const Reply& r) {
   if (i < results.size() && results[i].status == RcptStatus::pending) {
     if (r.code / 100 == 2) {
       accepted[i] = true;
+      if (msg.stop_after_rcpt) resolve(i, RcptStatus::delivered, r, "RCPT TO");
     } else {
       resolve(i, failure_of(r), r, "RCPT TO");
     }
   }
-  if (!pipelined) next_step();
+  if (!pipelined) return next_step();
+  if (msg.stop_after_rcpt) finish_transaction();  // waits for the last RCPT reply
 }
 
 void ClientSession::Impl::next_step() {
   if (!mail_ok) return finish_transaction();
   const auto& rcpts = msg.envelope.recipients;
   if (rcpt_replies < rcpts.size()) return command(rcpt_command(rcpts[rcpt_replies]), Expect::rcpt);
+  if (msg.stop_after_rcpt) return finish_transaction();
   for (bool a : accepted) {
     if (a) return command("DATA", Expect::data);
   }

@@ -42,6 +42,15 @@
 //    lone RSET (not pipelined) if the server may still hold an open transaction: MAIL was accepted
 //    but no end-of-data reply came. RSET refused: every recipient transient, session_failure()
 //    421 4.5.0, QUIT, close.
+//  - OutboundMessage::stop_after_rcpt (connector validation, R-OUT-10): the transaction ends after
+//    the RCPT replies; DATA is never sent, not even pipelined. A recipient accepted by RCPT ends
+//    `delivered` with its RCPT reply and phase "RCPT TO" (nothing was delivered: the caller knows it
+//    asked for a probe). The server may hold the open transaction, so the next send() starts with RSET.
+//  - ClientOptions::on_reply, when set, sees every complete reply with the command it answers
+//    ("greeting", "EHLO", "HELO", "STARTTLS", "RSET", "MAIL FROM", "RCPT TO", "DATA", "end of data",
+//    "QUIT"), before the session acts on it, and the reply's lines as received (the text after
+//    "ddd-" / "ddd ", enhanced codes not removed nor synthesized); a reply nobody waits for is not
+//    shown. It must not call back into the session.
 //  - quit(): QUIT, then close on whatever reply comes (or connection_lost). Any still pending
 //    recipient becomes transient.
 //  - connection_lost(reason) (EOF, reset, or the driver's timeout()): session_failure() = 421 4.4.2,
@@ -59,6 +68,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +82,8 @@ struct ClientOptions {
   enum class Tls { never, opportunistic, required } tls = Tls::opportunistic;
   std::size_t max_reply_line = 4096;    // octets of one reply line including CRLF; longer = protocol error
   std::size_t max_reply_lines = 100;    // lines of one multi-line reply; more = protocol error
+  // Observer of every reply (see the contract above); for connector validation and tracing.
+  std::function<void(std::string_view command, const Reply& reply, const std::vector<std::string>& lines)> on_reply;
 };
 
 struct OutboundMessage {
@@ -80,6 +92,7 @@ struct OutboundMessage {
   // When set, the message bytes are read from here instead of `data` (no copy of a shared body).
   std::shared_ptr<const std::string> shared_data;
   std::string_view bytes() const { return shared_data ? std::string_view(*shared_data) : std::string_view(data); }
+  bool stop_after_rcpt = false;  // a probe: MAIL and RCPT only, no DATA (see the contract above)
 };
 
 enum class RcptStatus { pending, delivered, transient, permanent };

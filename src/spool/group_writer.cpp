@@ -18,8 +18,9 @@ namespace mf::spool {
 
 namespace asio = boost::asio;
 
-GroupWriter::GroupWriter(DbHandle& db, SpoolStats& stats, std::size_t max_batch_bytes)
-    : db_(db), stats_(stats), max_batch_bytes_(max_batch_bytes) {
+GroupWriter::GroupWriter(DbHandle& db, SpoolStats& stats, std::size_t max_batch_bytes,
+                         std::function<void(double)> on_sync)
+    : db_(db), stats_(stats), max_batch_bytes_(max_batch_bytes), on_sync_(std::move(on_sync)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -118,6 +119,7 @@ void GroupWriter::write_batch(std::vector<Request>& batch) {
   std::uint64_t max = stats_.sync_ns_max.load(std::memory_order_relaxed);
   while (ns > max && !stats_.sync_ns_max.compare_exchange_weak(max, ns, std::memory_order_relaxed)) {
   }
+  if (options.sync && on_sync_) on_sync_(static_cast<double>(ns) / 1e9);
 
   if (st.ok()) {
     stats_.bytes.fetch_add(wb.GetDataSize(), std::memory_order_relaxed);

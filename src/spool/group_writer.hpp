@@ -28,6 +28,7 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -51,7 +52,9 @@ class GroupWriter {
 
   static constexpr std::size_t kDefaultMaxBatchBytes = std::size_t{64} << 20;
 
-  GroupWriter(DbHandle& db, SpoolStats& stats, std::size_t max_batch_bytes = kDefaultMaxBatchBytes);
+  // on_sync: told the duration (seconds) of every synced batch write; may be empty.
+  GroupWriter(DbHandle& db, SpoolStats& stats, std::size_t max_batch_bytes = kDefaultMaxBatchBytes,
+              std::function<void(double)> on_sync = {});
   ~GroupWriter();
   GroupWriter(const GroupWriter&) = delete;
   GroupWriter& operator=(const GroupWriter&) = delete;
@@ -87,6 +90,7 @@ class GroupWriter {
   DbHandle& db_;
   SpoolStats& stats_;
   const std::size_t max_batch_bytes_;
+  std::function<void(double)> on_sync_;  // set before the thread starts, then only read
   bool needs_recovery_ = false;  // writer thread only: the previous batch failed
 
   std::mutex mutex_;

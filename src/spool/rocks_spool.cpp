@@ -68,7 +68,7 @@ Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const RocksSpoolOptions& op
 
   auto impl = std::make_unique<Impl>();
   impl->db = std::move(*db);
-  impl->writer = std::make_unique<GroupWriter>(*impl->db, impl->stats, tuning.max_batch_bytes);
+  impl->writer = std::make_unique<GroupWriter>(*impl->db, impl->stats, tuning.max_batch_bytes, options.on_sync);
   return std::unique_ptr<RocksSpool>(new RocksSpool(std::move(impl)));
 }
 

@@ -114,6 +114,19 @@ std::vector<std::string> common_names(X509* cert) {
   return names;
 }
 
+// RFC 2253 one-line text of a certificate name (for reports; never used for decisions).
+std::string name_text(const X509_NAME* name) {
+  if (name == nullptr) return {};
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return {};
+  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio, &data);
+  std::string out = len > 0 ? std::string(data, static_cast<std::size_t>(len)) : std::string();
+  BIO_free(bio);
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::string> reference_names(X509* cert) {
@@ -144,6 +157,8 @@ PeerInfo peer_info(SSL* ssl) {
     if (!info.cert_verified) info.verify_error = X509_verify_cert_error_string(verify);
     info.names = certificate_names(cert);
     info.reference_names = reference_names(cert);
+    info.subject = name_text(X509_get_subject_name(cert));
+    info.issuer = name_text(X509_get_issuer_name(cert));
     X509_free(cert);
   }
   return info;

@@ -37,6 +37,8 @@ struct PeerInfo {
   std::string verify_error;         // why not ("self-signed certificate", "certificate has expired"...)
   std::vector<std::string> names;   // subject CN and DNS SANs, lower-cased, each once
   std::vector<std::string> reference_names;  // for server identity checks: DNS SANs, or the CN without any
+  std::string subject;  // RFC 2253 one-line form ("CN=mail.contoso.com,O=Contoso"), for reports
+  std::string issuer;   // same form
 };
 
 PeerInfo peer_info(SSL* ssl);

@@ -5,12 +5,16 @@
 // engine runs its real sockets and its real smtp::ClientSession. The engine and the peers share one
 // io_context, pumped with run_for() until a condition holds (bounded; a bound is never an assertion
 // of speed). The Tracker is the real one: permanent failures become NDRs committed to the spool.
+// Every test records the message trace into a RecordingSink; the Trace* tests check it.
 #include "config/config.hpp"
+#include "delivery/local_agent.hpp"
 #include "delivery/outbound.hpp"
 #include "delivery/tracker.hpp"
+#include "recording_sink.hpp"
 #include "support/fake_clock.hpp"
 #include "support/fake_resolver.hpp"
 #include "support/memory_spool.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_smtp_peer.hpp"
 #include "tls/tls.hpp"
 
@@ -21,7 +25,9 @@
 
 #include <chrono>
 #include <functional>
+#include <future>
 #include <map>
+#include <set>
 #include <optional>
 #include <memory>
 #include <string>
@@ -72,6 +78,8 @@ class OutboundEngineTest : public ::testing::Test {
     std::string retry = "[60s]";
     std::string expiration = "1h";
     std::chrono::seconds reply_timeout_cap{0};  // OutboundEngine::Options::reply_timeout_cap
+    std::string service_extra;  // more service keys (indented by two spaces)
+    std::string organizations;  // an `organizations:` section, or ""
   };
   // Loads the snapshot from inline YAML and starts the engine (and the tracker) on io_.
   void start_engine(const Settings& s) {
@@ -81,19 +89,19 @@ service:
   listeners: [{name: mx, address: ")" + s.listener + R"("}]
   remote_smtp_port: )" + std::to_string(s.port) + R"(
   queue: {retry_intervals: )" + s.retry + R"(, message_expiration: )" + s.expiration + R"(}
-)";
+)" + s.service_extra + s.organizations;
     auto loaded = config::load_string(yaml, "/tmp/outbound_engine_test.yaml");
     for (const auto& e : loaded.errors) ADD_FAILURE() << e.str();
     ASSERT_TRUE(loaded.snapshot);
     snapshot_ = loaded.snapshot;
     SnapshotSource source = [snap = snapshot_] { return snap; };
-    tracker_ = std::make_unique<Tracker>(spool_, source, clock_);
+    tracker_ = std::make_unique<Tracker>(spool_, source, clock_, sink_);
     auto tls = tls::make_client_context(nullptr);
     ASSERT_TRUE(tls);
     OutboundEngine::Options options;
     options.reply_timeout_cap = s.reply_timeout_cap;
     engine_ = std::make_unique<OutboundEngine>(io_.get_executor(), spool_, *tracker_, source, resolver_, clock_, *tls,
-                                               options);
+                                               options, sink_);
   }
   void start_engine_on_peers() { start_engine_on_peers(Settings()); }
   void start_engine_on_peers(Settings s) {
@@ -234,6 +242,7 @@ service:
   test::FakeClock clock_;
   test::FakeResolver resolver_;
   test::MemorySpool spool_;
+  test::RecordingSink sink_;
   std::shared_ptr<const config::Snapshot> snapshot_;
   std::unique_ptr<Tracker> tracker_;
   std::map<std::string, spool::StoredMessage> stored_;  // submitted messages by id
@@ -568,6 +577,308 @@ TEST_F(OutboundEngineTest, RecipientsMergedIntoAJobInFlightAreDeliveredToo) {
   std::vector<std::string> got;
   for (const auto& t : peer(0).transactions()) got.insert(got.end(), t.rcpts.begin(), t.rcpts.end());
   EXPECT_EQ(got, (std::vector<std::string>{"bob@example.com", "carol@example.com"}));
+}
+
+// --- Message trace (SPEC §6) -------------------------------------------------------------------
+
+using test::RecordingSink;
+using trace::EventType;
+
+TEST_F(OutboundEngineTest, TraceDeferThenSendCarriesHostReplyAndNextHop) {
+  make_peers({rcpt_says("451 4.3.0 try again later")});
+  start_engine_on_peers();
+  const auto hop = smart_hop();
+  const auto id = submit("MSG1", {"bob@example.com"}, hop);
+  ASSERT_TRUE(run_until([&] { return engine_->stats().deferred.load() >= 1 && !open_connections(); }));
+  peer(0).script().rcpt_reply = "250 2.1.5 Ok";
+  clock_.advance(61s);
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+
+  const auto bob = sink_.about("bob@example.com");
+  ASSERT_EQ(RecordingSink::types(bob), (std::vector<std::string>{"DEFER", "SEND"}));
+  const std::string host = name("relay1") + "[" + peer(0).address() + "]:" + std::to_string(peers_->port());
+  for (const auto& e : bob) {
+    EXPECT_EQ(e.message_id, id);
+    EXPECT_EQ(e.sender, kSender);
+    EXPECT_EQ(e.connector, "relay");
+    EXPECT_EQ(e.next_hop, hop.key());
+    EXPECT_EQ(e.remote_host, host);
+    EXPECT_EQ(e.tls, "") << "the test peer offers no STARTTLS";
+  }
+  EXPECT_NE(bob[0].reply.find("451 4.3.0 try again later"), std::string::npos) << bob[0].reply;
+  EXPECT_EQ(bob[0].detail, "attempt 1");
+  EXPECT_EQ(bob[1].reply, "250 2.0.0 Ok: queued");
+  EXPECT_LT(bob[0].time_us, bob[1].time_us) << "the fake clock moved 61 s between them";
+}
+
+TEST_F(OutboundEngineTest, TracePermanentFailureThenItsNdr) {
+  make_peers({rcpt_says("550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown")});
+  start_engine_on_peers();
+  const auto id = submit("MSG1", {"bob@example.com"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+
+  const auto events = sink_.events();
+  ASSERT_EQ(RecordingSink::types(events), (std::vector<std::string>{"FAIL", "NDR"}));
+  EXPECT_EQ(events[0].recipient, "bob@example.com");
+  EXPECT_EQ(events[0].reply, "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown");
+  EXPECT_EQ(events[0].detail, "status 5.1.1");
+  EXPECT_FALSE(events[0].remote_host.empty());
+  auto ndrs = others({id});
+  ASSERT_EQ(ndrs.size(), 1u);
+  EXPECT_EQ(events[1].message_id, id);
+  EXPECT_EQ(events[1].detail, "NDR " + ndrs[0].id + " to " + std::string(kSender) + " for bob@example.com");
+}
+
+// A message for a local mailbox and for two remote next hops (a connector's smart host and an MX)
+// is split into three copies: every step of every copy is traced under one message id, each copy
+// with its own copy id, and every recipient ends with exactly one final event.
+TEST_F(OutboundEngineTest, TraceBifurcatedMessageIsCompleteAcrossItsCopies) {
+  make_peers({good(), good()});
+  test::TempDir tmp;
+  const std::string partner = name("partner");
+  const std::string dest = name("dest");
+  const std::string relay = host_for(0, "relay1");
+  resolver_.set_mx(dest, std::vector<dns::MxRecord>{{10, host_for(1, "mx")}});
+  Settings s;
+  s.service_extra = "  mailbox_store: " + (tmp.path() / "mailboxes").string() + "\n";
+  s.organizations = R"(organizations:
+  - name: contoso
+    accepted_domains:
+      - {domain: contoso.test, type: authoritative}
+    recipients:
+      - {type: mailbox, address: david@contoso.test}
+      - {type: mail_contact, address: carol@contoso.test, target_address: carol@)" + dest + R"(}
+    outbound_connectors:
+      - {name: To partner, recipient_domains: [)" + partner + R"(], smart_hosts: [)" + relay + R"(]}
+)";
+  start_engine_on_peers(s);
+  LocalDeliveryAgent agent(io_.get_executor(), spool_, [snap = snapshot_] { return snap; }, *tracker_, engine_.get(),
+                           sink_);
+
+  spool::StoredMessage m;
+  m.id = "SPLIT1";
+  m.envelope.sender = *Address::parse(kSender);
+  for (const auto& r : std::vector<std::string>{"david@contoso.test", "bob@" + partner, "carol@contoso.test"})
+    m.envelope.recipients.push_back({*Address::parse(r), notify_none, ""});
+  m.received_at = std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch()).count();
+  m.data = "Message-ID: <split1@contoso.test>\r\nSubject: three ways\r\n\r\nbody\r\n";
+  {
+    asio::io_context io;
+    auto f = asio::co_spawn(io, spool_.commit(m), asio::use_future);
+    io.run();
+    ASSERT_TRUE(f.get());
+  }
+  spool::SpoolEntry entry;
+  entry.id = m.id;
+  entry.envelope = m.envelope;
+  entry.received_at = m.received_at;
+  entry.size = m.data.size();
+  entry.done.assign(3, false);
+  agent.submit(std::move(entry), m.data);
+  ASSERT_TRUE(run_until([&] { return finished("SPLIT1"); }));
+  agent.stop();
+
+  const auto events = sink_.events();
+  for (const auto& e : events) {
+    EXPECT_EQ(e.message_id, "SPLIT1") << trace::to_string(e.type);
+    EXPECT_EQ(e.internet_message_id, "split1@contoso.test") << trace::to_string(e.type);
+    EXPECT_EQ(e.organization, "contoso") << trace::to_string(e.type);
+    EXPECT_EQ(e.sender, kSender) << trace::to_string(e.type);
+  }
+  // One BIFURCATE per copy, distinct copy ids, the local copy first.
+  const auto copies = sink_.of(EventType::BIFURCATE);
+  ASSERT_EQ(copies.size(), 3u);
+  std::map<std::string, trace::Event> by_hop;  // next hop → its BIFURCATE
+  std::set<std::string> ids;
+  for (const auto& c : copies) {
+    ids.insert(c.copy_id);
+    by_hop[c.next_hop] = c;
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"1", "2", "3"}));
+  EXPECT_EQ(copies[0].next_hop, "local");
+  EXPECT_EQ(copies[0].detail, "copy 1 of 3 for david@contoso.test");
+
+  // carol is a mail contact: RESOLVE to her target, then one SEND through the MX, on her copy.
+  const auto carol = sink_.about("carol@contoso.test");
+  ASSERT_EQ(RecordingSink::types(carol), (std::vector<std::string>{"RESOLVE", "SEND"}));
+  EXPECT_EQ(carol[0].detail, "carol@contoso.test resolved to carol@" + dest);
+
+  // Exactly one final event per recipient, on the copy that carried it, from the right host.
+  struct Want {
+    std::string rcpt;
+    EventType type;
+    std::string connector;
+    std::size_t peer;  // index of the peer that got it (unused for local)
+  };
+  const std::vector<Want> wants = {{"david@contoso.test", EventType::DELIVER, "", 0},
+                                   {"bob@" + partner, EventType::SEND, "To partner", 0},
+                                   {"carol@contoso.test", EventType::SEND, "", 1}};
+  std::set<std::string> final_copies;
+  for (const auto& w : wants) {
+    std::vector<trace::Event> finals;
+    for (const auto& e : sink_.about(w.rcpt))
+      if (RecordingSink::is_final(e.type)) finals.push_back(e);
+    ASSERT_EQ(finals.size(), 1u) << w.rcpt;
+    const auto& f = finals[0];
+    EXPECT_EQ(f.type, w.type) << w.rcpt;
+    EXPECT_EQ(f.connector, w.connector) << w.rcpt;
+    ASSERT_TRUE(by_hop.count(f.next_hop)) << w.rcpt << " went through " << f.next_hop << ", no copy for it";
+    EXPECT_EQ(f.copy_id, by_hop[f.next_hop].copy_id) << w.rcpt;
+    final_copies.insert(f.copy_id);
+    if (w.type == EventType::SEND) {
+      EXPECT_NE(f.remote_host.find("[" + peer(w.peer).address() + "]"), std::string::npos) << f.remote_host;
+      EXPECT_EQ(f.reply, "250 2.0.0 Ok: queued") << w.rcpt;
+    } else {
+      EXPECT_EQ(f.next_hop, "local");
+    }
+  }
+  EXPECT_EQ(final_copies.size(), 3u) << "each copy ended in its own final event";
+  EXPECT_EQ(sink_.count(EventType::DEFER) + sink_.count(EventType::FAIL) + sink_.count(EventType::NDR), 0u);
+  EXPECT_EQ(peer(0).transactions().size(), 1u);
+  EXPECT_EQ(peer(1).transactions().size(), 1u);
+}
+
+}  // namespace
+}  // namespace mf::delivery
+
+namespace mf::delivery {
+namespace {
+
+// Queue control for the admin API (issue 7: retry, hold, release, delete). The engine's blocking
+// calls run on its executor, so they are made from another thread while this one pumps io_.
+class QueueControlTest : public OutboundEngineTest {
+ protected:
+  template <typename F>
+  auto admin(F f) -> decltype(f()) {
+    auto fut = std::async(std::launch::async, std::move(f));
+    EXPECT_TRUE(run_until([&] { return fut.wait_for(0s) == std::future_status::ready; }));
+    return fut.get();
+  }
+  // Submits MSG1 to a peer that answers 451 to RCPT and waits until it is deferred.
+  std::string deferred_message() {
+    make_peers({rcpt_says("451 4.3.0 try again later")});
+    start_engine_on_peers();  // retry_intervals [60s]
+    const auto id = submit("MSG1", {"bob@example.com", "carol@example.com"}, smart_hop());
+    EXPECT_TRUE(run_until([&] { return engine_->stats().deferred.load() >= 1 && !open_connections(); }));
+    return id;
+  }
+};
+
+TEST_F(QueueControlTest, EntriesShowADeferredJobWithItsAttemptsDueTimeAndLastError) {
+  const auto id = deferred_message();
+  auto entries = admin([&] { return engine_->queue_entries(); });
+  ASSERT_EQ(entries.size(), 1u);
+  const auto& e = entries[0];
+  EXPECT_EQ(e.message_id, id);
+  EXPECT_EQ(e.sender, kSender);
+  EXPECT_EQ(e.hop.connector, "relay");
+  ASSERT_EQ(e.recipients.size(), 2u);
+  EXPECT_EQ(e.recipients[0].str(), "bob@example.com");
+  EXPECT_EQ(e.attempts, 1u);
+  ASSERT_TRUE(e.due);
+  EXPECT_EQ(*e.due, clock_.now() + 60s);
+  EXPECT_FALSE(e.held);
+  EXPECT_FALSE(e.active);
+  EXPECT_NE(e.last_error.find("451 4.3.0 try again later"), std::string::npos) << e.last_error;
+}
+
+TEST_F(QueueControlTest, RetryMakesADeferredMessageDueNowWithoutWaitingForTheClock) {
+  const auto id = deferred_message();
+  peer(0).script().rcpt_reply = "250 2.1.5 Ok";
+  auto c = admin([&] { return engine_->retry(id); });
+  EXPECT_EQ(c.jobs, 1u);
+  ASSERT_TRUE(run_until([&] { return finished(id); }));  // the fake clock never moved
+  EXPECT_EQ(peer(0).transactions().size(), 1u);
+  EXPECT_EQ(admin([&] { return engine_->retry(""); }).jobs, 0u);  // nothing left to retry
+}
+
+TEST_F(QueueControlTest, RetryWithoutAnIdRetriesEveryWaitingJob) {
+  make_peers({rcpt_says("451 4.3.0 later")});
+  start_engine_on_peers();
+  submit("MSG1", {"bob@example.com"}, smart_hop());
+  submit("MSG2", {"carol@example.com"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return engine_->stats().deferred.load() >= 2 && !open_connections(); }));
+  peer(0).script().rcpt_reply = "250 2.1.5 Ok";
+  EXPECT_EQ(admin([&] { return engine_->retry(""); }).jobs, 2u);
+  ASSERT_TRUE(run_until([&] { return finished("MSG1") && finished("MSG2"); }));
+}
+
+TEST_F(QueueControlTest, AHeldMessageIsNotRetriedUntilReleased) {
+  const auto id = deferred_message();
+  auto c = admin([&] { return engine_->hold(id); });
+  EXPECT_EQ(c.jobs, 1u);
+  EXPECT_EQ(c.active, 0u);
+  auto entries = admin([&] { return engine_->queue_entries(); });
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_TRUE(entries[0].held);
+  EXPECT_FALSE(entries[0].due);
+  // Past the retry time, and even an explicit retry: no new connection.
+  peer(0).script().rcpt_reply = "250 2.1.5 Ok";
+  clock_.advance(61s);
+  EXPECT_EQ(admin([&] { return engine_->retry(id); }).jobs, 0u);
+  run_for(1500ms);
+  EXPECT_EQ(peer(0).connections(), 1u);
+  EXPECT_TRUE(spool_.contains(id));
+  // Released: delivered at once.
+  EXPECT_EQ(admin([&] { return engine_->release(id); }).jobs, 1u);
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+  EXPECT_EQ(peer(0).transactions().size(), 1u);
+}
+
+TEST_F(QueueControlTest, AHoldMadeBeforeTheWorkArrivesAppliesToIt) {
+  // Start-up re-applies holds before recovered messages are handed over.
+  make_peers({good()});
+  start_engine_on_peers();
+  EXPECT_EQ(admin([&] { return engine_->hold("MSG1"); }).jobs, 0u);
+  const auto id = submit("MSG1", {"bob@example.com"}, smart_hop());
+  run_for(1000ms);
+  EXPECT_EQ(peer(0).connections(), 0u);
+  auto entries = admin([&] { return engine_->queue_entries(); });
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_TRUE(entries[0].held);
+  EXPECT_EQ(entries[0].attempts, 0u);
+  admin([&] { return engine_->release(id); });
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+}
+
+TEST_F(QueueControlTest, DeleteFinishesTheRecipientsWithoutAnNdrAndTracesADrop) {
+  const auto id = deferred_message();
+  auto c = admin([&] { return engine_->remove(id); });
+  EXPECT_EQ(c.jobs, 1u);
+  EXPECT_EQ(c.active, 0u);
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+  EXPECT_EQ(spool_.commits(), 1u) << "no NDR for a deleted message";
+  EXPECT_TRUE(admin([&] { return engine_->queue_entries(); }).empty());
+  std::size_t drops = 0;
+  for (const auto& e : sink_.events()) {
+    if (e.type == trace::EventType::DROP && e.message_id == id) {
+      ++drops;
+      EXPECT_NE(e.detail.find("deleted by administrator"), std::string::npos) << e.detail;
+    }
+  }
+  EXPECT_EQ(drops, 2u);  // bob and carol
+  // Clock past the retry time: nothing is tried again.
+  clock_.advance(61s);
+  run_for(1500ms);
+  EXPECT_EQ(peer(0).connections(), 1u);
+}
+
+TEST_F(QueueControlTest, DeleteWhileTheMessageIsOnAConnectionRemovesNothing) {
+  TestSmtpPeer::Script tarpit;
+  tarpit.mode = TestSmtpPeer::Mode::silent;
+  make_peers({tarpit});
+  Settings s;
+  s.reply_timeout_cap = std::chrono::seconds(2);
+  start_engine_on_peers(s);
+  const auto id = submit("MSG1", {"bob@example.com"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return open_connections(); }));
+  auto c = admin([&] { return engine_->remove(id); });
+  EXPECT_EQ(c.active, 1u);
+  EXPECT_EQ(c.jobs, 0u);
+  EXPECT_TRUE(spool_.contains(id));
+  auto entries = admin([&] { return engine_->queue_entries(); });
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_TRUE(entries[0].active);
 }
 
 }  // namespace

@@ -77,9 +77,7 @@ def copy_example(names, dest):
     for n in names:
         shutil.copy(EXAMPLES / n, dest / n)
     shutil.copytree(lab_certs(), dest / "certs", dirs_exist_ok=True)
-    (dest / "var").mkdir(exist_ok=True)
-    for side in ("cloud", "onprem"):  # the admin token files start.sh makes
-        (dest / "var" / f"{side}-admin.token").write_text("hybrid-lab-test-token\n")
+    (dest / "var").mkdir(exist_ok=True)  # the service creates its admin token file (mode 0600) here
     return dest
 
 

@@ -112,3 +112,37 @@ TEST(WaitQueue, ManyJobsComeOutSorted) {
 
 }  // namespace
 }  // namespace mf::queue
+
+namespace mf::queue {
+namespace {
+
+// Admin queue operations (issue 7): hold takes a message's jobs out, retry puts them back due now.
+TEST(WaitQueue, TakeMessageReturnsItsJobsAndLeavesTheOthers) {
+  WaitQueue w;
+  Job a;
+  a.message_id = "m1|hop";
+  a.due = SysTime{} + seconds{30};
+  a.attempts = 2;
+  Job b = a;
+  b.message_id = "m2|hop";
+  b.due = SysTime{} + seconds{10};
+  w.push(a);
+  w.push(b);
+  auto taken = w.take_message("m1|hop");
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].attempts, 2u);
+  EXPECT_EQ(taken[0].due, SysTime{} + seconds{30});
+  EXPECT_TRUE(w.take_message("m1|hop").empty());
+  EXPECT_EQ(w.size(), 1u);
+  auto all = w.jobs();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].message_id, "m2|hop");
+  taken[0].due = SysTime{};
+  w.push(taken[0]);
+  all = w.jobs();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].message_id, "m1|hop");  // earliest due first
+}
+
+}  // namespace
+}  // namespace mf::queue
