@@ -644,11 +644,17 @@ const OutboundStats& OutboundEngine::stats() const { return impl_->stats; }
 void OutboundEngine::set_metrics(metrics::ServiceMetrics* metrics) { impl_->metrics = metrics; }
 
 // Runs f on the engine's executor and waits for its result (admin calls come from another thread).
+// The task is shared with the handler: when the engine never runs it (stopped, or destroyed with the
+// handler queued) the caller gets an exception instead of waiting forever, and a late run touches
+// nothing of the caller's.
 template <typename F>
 auto OutboundEngine::Impl::on_engine(F f) -> decltype(f()) {
-  std::packaged_task<decltype(f())()> task(std::move(f));
-  auto result = task.get_future();
-  asio::post(executor, [&task] { task(); });
+  auto task = std::make_shared<std::packaged_task<decltype(f())()>>(std::move(f));
+  auto result = task->get_future();
+  asio::post(executor, [task] { (*task)(); });
+  if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    throw std::runtime_error("the delivery engine did not answer within 30 s");
+  }
   return result.get();
 }
 
@@ -759,12 +765,24 @@ asio::awaitable<QueueChange> OutboundEngine::remove_async(std::string message_id
     if (!impl->held_jobs.contains(key) && !impl->waiting.contains(key)) ++c.active;
   }
   if (c.active > 0) co_return c;
-  for (const auto& key : keys) impl->waiting.remove_message(key);
+  // Take the jobs out of every queue first (no connection can start them while the outcome is
+  // written), record the recipients as finished, and only then forget the work: if the spool write
+  // fails the jobs go back where they were and the caller hears of it.
+  std::vector<std::pair<queue::Job, bool>> parked;  // job, was held
+  for (const auto& key : keys) {
+    for (auto& job : impl->waiting.take_message(key)) parked.emplace_back(std::move(job), false);
+    if (auto h = impl->held_jobs.find(key); h != impl->held_jobs.end()) {
+      parked.emplace_back(std::move(h->second), true);
+      impl->held_jobs.erase(h);
+    }
+  }
   std::vector<RecipientOutcome> outcomes;
+  std::map<std::string, std::size_t> recorded;  // job key → recipients recorded
   for (const auto& key : keys) {
     auto it = impl->work.find(key);
     if (it == impl->work.end()) continue;
-    OutboundWork& w = it->second;
+    const OutboundWork& w = it->second;
+    recorded[key] = w.recipients.size();
     for (const auto& r : w.recipients) {
       RecipientOutcome o;
       o.index = r.index;
@@ -784,28 +802,55 @@ asio::awaitable<QueueChange> OutboundEngine::remove_async(std::string message_id
       }
       outcomes.push_back(std::move(o));
     }
-    impl->held_jobs.erase(key);
+  }
+  const bool ok = outcomes.empty() || co_await impl->tracker.record(message_id, std::move(outcomes));
+  if (!ok) {
+    for (auto& [job, was_held] : parked) {
+      if (was_held) {
+        std::string key = job.message_id;
+        impl->held_jobs.insert_or_assign(std::move(key), std::move(job));
+      } else {
+        impl->waiting.push(std::move(job));
+      }
+    }
+    c.failed = true;
+    co_return c;
+  }
+  impl->held_ids.erase(message_id);
+  for (const auto& [key, n] : recorded) {
+    auto it = impl->work.find(key);
+    if (it == impl->work.end()) continue;
+    auto& todo = it->second.recipients;
+    // Recipients handed over while the outcome was written (a resubmission) stay queued.
+    todo.erase(todo.begin(), todo.begin() + static_cast<std::ptrdiff_t>(std::min(n, todo.size())));
+    if (!todo.empty()) {
+      for (auto& [job, was_held] : parked) {
+        if (job.message_id == key) impl->park(std::move(job));
+      }
+      continue;
+    }
     impl->last_error.erase(key);
     impl->work.erase(it);
     ++c.jobs;
   }
-  impl->held_ids.erase(message_id);
-  if (!outcomes.empty()) co_await impl->tracker.record(message_id, std::move(outcomes));
   spdlog::info("event=deleted {} jobs={}", kv("id", message_id), c.jobs);
   co_return c;
 }
 
 QueueChange OutboundEngine::remove(const std::string& message_id) {
-  std::promise<QueueChange> promise;
-  auto result = promise.get_future();
+  auto promise = std::make_shared<std::promise<QueueChange>>();
+  auto result = promise->get_future();
   asio::co_spawn(impl_->executor, remove_async(message_id),
-                 [&promise](std::exception_ptr e, QueueChange c) {
+                 [promise](std::exception_ptr e, QueueChange c) {
                    if (e) {
-                     promise.set_exception(e);
+                     promise->set_exception(e);
                    } else {
-                     promise.set_value(c);
+                     promise->set_value(c);
                    }
                  });
+  if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    throw std::runtime_error("the delivery engine did not answer within 30 s");
+  }
   return result.get();
 }
 

@@ -110,6 +110,7 @@ struct QueueEntry {
 struct QueueChange {
   std::size_t jobs = 0;
   std::size_t active = 0;
+  bool failed = false;  // remove(): the spool write failed; nothing was removed
 };
 
 class OutboundEngine {
@@ -144,7 +145,9 @@ class OutboundEngine {
   QueueChange release(const std::string& message_id);
   // Deletes the message's waiting and held jobs: their recipients are finished without an NDR
   // (Tracker, traced as DROP "deleted by administrator"). When a job of it is being delivered right
-  // now nothing is removed and the change reports it as active (the caller says "try again").
+  // now nothing is removed and the change reports it as active (the caller says "try again"); when
+  // the spool write fails nothing is removed either (QueueChange::failed). Blocking calls throw when
+  // the engine does not answer within 30 s (stopped).
   boost::asio::awaitable<QueueChange> remove_async(std::string message_id);
   QueueChange remove(const std::string& message_id);
 

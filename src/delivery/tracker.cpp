@@ -174,14 +174,19 @@ boost::asio::awaitable<bool> Tracker::record(std::string id, std::vector<Recipie
     entry = it->second.entry;
     info = it->second.info;
   }
-  for (const auto& o : outcomes) {
-    if (o.index >= entry.envelope.recipients.size()) continue;
-    trace_final(entry, info, o);
-    if (metrics_ != nullptr && !o.dropped) {
+  // Counted once the outcomes are durable: a failed spool write makes the caller report them again.
+  auto count = [&] {
+    if (metrics_ == nullptr) return;
+    for (const auto& o : outcomes) {
+      if (o.dropped || o.index >= entry.envelope.recipients.size()) continue;
       const std::string connector = o.local ? std::string("local") : o.connector;
       auto& family = o.delivered ? metrics_->messages_delivered_total : metrics_->messages_failed_total;
       family.with({info.organization, connector}).inc();
     }
+  };
+  for (const auto& o : outcomes) {
+    if (o.index >= entry.envelope.recipients.size()) continue;
+    trace_final(entry, info, o);
     const char* what = o.delivered ? "event=delivered" : "event=failed";
     if (o.delivered) {
       spdlog::info("{} {} {} {} {} {}", what, kv("id", id), kv("rcpt", entry.envelope.recipients[o.index].address.str()),
@@ -229,6 +234,7 @@ boost::asio::awaitable<bool> Tracker::record(std::string id, std::vector<Recipie
     }
     if (it != messages_.end()) messages_.erase(it);
     spdlog::info("event=finished {}", kv("id", id));
+    count();
     co_return true;
   }
   if (!finished.empty()) {
@@ -265,6 +271,7 @@ boost::asio::awaitable<bool> Tracker::record(std::string id, std::vector<Recipie
     messages_.erase(id);
     spdlog::info("event=finished {}", kv("id", id));
   }
+  count();
   co_return true;
 }
 

@@ -254,7 +254,7 @@ std::optional<Reply> check_partner(const config::Snapshot& snapshot, const Conne
   }
   const config::InboundConnector& c = by_connection != nullptr ? *by_connection : *by_domain;
   if (c.restrict_domains_to_ip_addresses && !ip_in(c, ip)) return restricted();
-  if ((c.require_tls || c.restrict_domains_to_certificate) && !conn.tls) {
+  if (c.require_tls && !conn.tls) {
     return make_reply(451, "5.7.3", "STARTTLS is required to send mail");
   }
   if (c.restrict_domains_to_certificate && !certificate_in(c, conn)) return restricted();

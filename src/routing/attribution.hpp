@@ -95,9 +95,10 @@ std::optional<Reply> check_recipient(const config::Snapshot& snapshot, const Con
 // by name). Its settings, in this order:
 //   restrict_domains_to_ip_addresses, client IP not in sender_ip_addresses
 //        550 5.7.51 TenantInboundAttribution; RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set
-//   require_tls or restrict_domains_to_certificate, no STARTTLS yet (a certificate can only come with TLS)
+//   require_tls, no STARTTLS yet
 //        451 5.7.3 STARTTLS is required to send mail
 //   restrict_domains_to_certificate, no verified certificate carrying tls_sender_certificate_name
+//   (also a plain-text session: SPEC R-IN-6 "came ... without that certificate")
 //        550 5.7.51 (as above)
 std::optional<Reply> check_partner(const config::Snapshot& snapshot, const ConnectionFacts& conn, const Envelope& env,
                                    std::size_t org);

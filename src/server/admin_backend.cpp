@@ -181,6 +181,7 @@ admin::OpResult ServiceBackend::retry(const std::string& id) {
 admin::OpResult ServiceBackend::remove(const std::string& id) {
   if (!show_message(id)) return op(admin::OpStatus::not_found, "no queued message " + id);
   const auto c = parts_.engine->remove(id);
+  if (c.failed) return op(admin::OpStatus::conflict, "message " + id + " not deleted: the spool write failed (see the log)");
   if (c.active > 0) {
     return op(admin::OpStatus::conflict, "message " + id + " is being delivered right now; try again in a moment");
   }
@@ -210,9 +211,11 @@ admin::OpResult ServiceBackend::release(const std::string& id) {
     if (!show_message(id)) return op(admin::OpStatus::not_found, "no queued message " + id);
     return op(admin::OpStatus::conflict, "message " + id + " is not held");
   }
-  if (auto r = parts_.held->remove(id); !r) {
-    return op(admin::OpStatus::conflict, "cannot remove the hold: " + r.error().message);
+  auto removed = parts_.held->remove(id);
+  if (!removed && parts_.held->contains(id)) {
+    return op(admin::OpStatus::conflict, "cannot remove the hold: " + removed.error().message);
   }
+  // The marker is gone (even if its folder could not be synced): the engine follows it.
   const auto c = parts_.engine->release(id);
   spdlog::info("event=admin_release {} jobs={}", kv("id", id), c.jobs);
   return op(admin::OpStatus::ok, "message " + id + " released; " + plural(c.jobs, "delivery job") + " scheduled now", 1);
@@ -236,7 +239,10 @@ void ServiceBackend::before_scrape() {
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(parts_.spool_dir, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec)) bytes += it->file_size(ec);
+    // Files vanish during the walk (RocksDB compaction): count only sizes read without error.
+    if (!it->is_regular_file(ec) || ec) continue;
+    const auto size = it->file_size(ec);
+    if (!ec) bytes += size;
   }
   m.spool_bytes.set(static_cast<double>(bytes));
   if (parts_.trace != nullptr) {

@@ -51,8 +51,12 @@ Result<void> HeldMessages::add(const std::string& id) {
   int rc = ::fsync(fd);
   int err = errno;
   ::close(fd);
-  if (rc != 0) return make_error("cannot fsync " + path + ": " + std::strerror(err));
-  if (auto synced = fsync_path(dir_, O_RDONLY | O_DIRECTORY); !synced) return synced;
+  Result<void> synced = rc == 0 ? fsync_path(dir_, O_RDONLY | O_DIRECTORY)
+                                : Result<void>(make_error("cannot fsync " + path + ": " + std::strerror(err)));
+  if (!synced) {
+    ::unlink(path.c_str());  // not durable: leave no marker that would hold it after a restart
+    return synced;
+  }
   ids_.insert(id);
   return {};
 }
@@ -66,6 +70,12 @@ Result<void> HeldMessages::remove(const std::string& id) {
   }
   ids_.erase(id);
   return fsync_path(dir_, O_RDONLY | O_DIRECTORY);
+}
+
+void HeldMessages::retain(const std::set<std::string>& live) {
+  for (const auto& id : ids()) {
+    if (!live.contains(id)) (void)remove(id);
+  }
 }
 
 bool HeldMessages::contains(const std::string& id) const {

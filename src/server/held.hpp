@@ -27,6 +27,9 @@ class HeldMessages {
   Result<void> add(const std::string& id);     // idempotent
   Result<void> remove(const std::string& id);  // idempotent
   bool contains(const std::string& id) const;
+  // Drops the markers of messages not in `live` (delivered while held, or deleted): start-up
+  // calls it with the recovered spool, so markers never pile up.
+  void retain(const std::set<std::string>& live);
   std::vector<std::string> ids() const;
 
  private:

@@ -48,7 +48,6 @@ struct Server::Impl {
   metrics::ServiceMetrics metrics{registry};
   std::unique_ptr<HeldMessages> held;           // `mailflow queue hold` markers
   std::unique_ptr<ServiceBackend> backend;      // what the admin API sees
-  std::unique_ptr<admin::AdminServer> admin;    // service.admin.address, when configured
   std::unique_ptr<ServicePolicy> policy;
   std::unique_ptr<asio::thread_pool> delivery_pool;
   // Outbound delivery: its own single-threaded io_context (the engine's and resolver's strand).
@@ -66,6 +65,8 @@ struct Server::Impl {
   std::unordered_map<std::string, std::uint32_t> per_ip;
   std::uint32_t total = 0;
   bool stopping = false;
+  // Declared last, so destroyed first: its requests call into the engine and the spool above.
+  std::unique_ptr<admin::AdminServer> admin;  // service.admin.address, when configured
 
   std::shared_ptr<const config::Snapshot> current() const { return snapshot.load(); }
   asio::awaitable<void> accept_loop(const config::Listener& listener, tcp::acceptor& acceptor);
@@ -148,19 +149,7 @@ Result<std::unique_ptr<Server>> Server::create(std::shared_ptr<const config::Sna
   parts.reload = [raw] { return raw->reload(); };
   parts.clock = &system_clock();
   impl->backend = std::make_unique<ServiceBackend>(std::move(parts));
-  if (svc.admin.address) {
-    auto token = admin::load_or_create_token(svc.admin.token_file);
-    if (!token) return make_error("admin API: " + token.error().message);
-    admin::AdminServerOptions options;
-    options.address = svc.admin.address->host;
-    options.port = svc.admin.address->port;
-    options.token = std::move(*token);
-    impl->admin = std::make_unique<admin::AdminServer>(std::move(options), *impl->backend, &impl->registry);
-    if (auto started = impl->admin->start(); !started) {
-      return make_error("admin API on " + svc.admin.address->host + ":" + std::to_string(svc.admin.address->port) +
-                        ": " + started.error().message);
-    }
-  }
+
   impl->conn_ctx.snapshot = source;
   impl->conn_ctx.tls = tls_ctx;
   impl->conn_ctx.spool = impl->spool.get();
@@ -186,6 +175,19 @@ Result<std::unique_ptr<Server>> Server::create(std::shared_ptr<const config::Sna
     if (ec) return make_error("cannot listen on " + l.address.host + ":" + std::to_string(l.address.port) +
                               " (listener " + l.name + "): " + ec.message());
     impl->acceptors.emplace_back(l, std::move(acc));
+  }
+  if (svc.admin.address) {
+    auto token = admin::load_or_create_token(svc.admin.token_file);
+    if (!token) return make_error("admin API: " + token.error().message);
+    admin::AdminServerOptions options;
+    options.address = svc.admin.address->host;
+    options.port = svc.admin.address->port;
+    options.token = std::move(*token);
+    impl->admin = std::make_unique<admin::AdminServer>(std::move(options), *impl->backend, &impl->registry);
+    if (auto started = impl->admin->start(); !started) {
+      return make_error("admin API on " + svc.admin.address->host + ":" + std::to_string(svc.admin.address->port) +
+                        ": " + started.error().message);
+    }
   }
   // Last: nothing above may fail once the engine's thread runs (a joinable std::thread destroyed by
   // an early return would terminate the process instead of reporting the error).
@@ -351,6 +353,9 @@ int Server::run() {
   }
   spdlog::info("event=recover messages={} quarantined={}", report->entries.size(), report->quarantined);
   // Holds survive restarts: applied before the recovered messages reach the engine.
+  std::set<std::string> recovered;
+  for (const auto& e : report->entries) recovered.insert(e.id);
+  s.held->retain(recovered);
   for (const auto& id : s.held->ids()) s.outbound->hold(id);
   for (auto& e : report->entries) s.agent->submit(std::move(e));
 

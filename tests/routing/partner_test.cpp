@@ -119,8 +119,8 @@ TEST(PartnerConnectors, R_IN_6_RestrictDomainsToIpAddresses) {
 }
 
 TEST(PartnerConnectors, R_IN_6_RestrictDomainsToCertificate) {
-  // Without TLS the client could still present the certificate after STARTTLS: 451, not 550.
-  EXPECT_EQ(code(check_partner(multi(), plain(), from("a@tailspin.com"), kContoso)), "451 5.7.3");
+  // Plain text is "without that certificate" (SPEC R-IN-6): 550 unless require_tls asks for STARTTLS.
+  EXPECT_EQ(code(check_partner(multi(), plain(), from("a@tailspin.com"), kContoso)), "550 5.7.51");
   // TLS without a certificate, or with another name, or an unverified one: 5.7.51.
   EXPECT_EQ(code(check_partner(multi(), tls(), from("a@tailspin.com"), kContoso)), "550 5.7.51");
   EXPECT_EQ(code(check_partner(multi(), tls("192.0.2.77", {"mx.example.net"}), from("a@tailspin.com"), kContoso)),
