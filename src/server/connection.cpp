@@ -1,4 +1,5 @@
 #include "server/connection.hpp"
+#include "server/policy.hpp"
 
 #include "core/message_id.hpp"
 #include "routing/attribution.hpp"
@@ -51,6 +52,11 @@ Connection::Connection(tcp::socket socket, ConnectionFacts facts, ConnectionCont
     : plain_(std::move(socket)), ctx_(ctx), snapshot_(ctx.snapshot()), watchdog_timer_(plain_.get_executor()) {
   smtp::SessionEnv env{[] { return std::chrono::system_clock::now(); }, [] { return new_message_id(); }};
   smtp::ServerOptions options = session_options(*snapshot_, ctx.tls != nullptr, facts.listener);
+  if (ctx.metrics != nullptr) {
+    options.on_refusal = [m = ctx.metrics](const Reply& r) {
+      m->rejects_total.with({std::string(reject_reason(r))}).inc();
+    };
+  }
   session_ = std::make_unique<smtp::ServerSession>(std::move(options), *ctx.policy, std::move(env), std::move(facts));
 }
 

@@ -41,6 +41,11 @@ ServicePolicy::ServicePolicy(SnapshotSource snapshot, const spool::Spool& spool,
 
 std::string_view reject_reason(const Reply& reply) {
   const std::string& e = reply.enhanced;
+  if (e == "5.3.4" || e == "5.2.3") return "message_too_large";
+  if (e == "4.5.3") return "too_many_recipients";
+  if (e.starts_with("5.5.") || e.starts_with("5.6.") || e == "5.1.3") return "protocol_error";
+  if (e == "4.3.2" || e == "4.4.2") return "shutdown";
+  if (e == "5.7.0") return "protocol_error";  // STARTTLS / AUTH required first
   if (e == "5.7.54" || e == "5.7.64") return "relay_denied";
   if (e == "5.4.1" || e == "5.1.1") return "unknown_recipient";
   if (e == "5.7.1" || e == "5.7.51") return "sender_rejected";
@@ -51,12 +56,6 @@ std::string_view reject_reason(const Reply& reply) {
 }
 
 std::optional<Reply> ServicePolicy::check_mail(const ConnectionFacts& conn, const Envelope& env) {
-  auto refused = decide_mail(conn, env);
-  if (refused && metrics_ != nullptr) metrics_->rejects_total.with({std::string(reject_reason(*refused))}).inc();
-  return refused;
-}
-
-std::optional<Reply> ServicePolicy::decide_mail(const ConnectionFacts& conn, const Envelope& env) {
   auto snap = snapshot_();
   if (!conn.authenticated_user.empty()) {
     // Same directory entry as the authenticated mailbox; a mailbox removed by a reload owns nothing.
@@ -87,9 +86,7 @@ std::optional<Reply> ServicePolicy::check_rcpt(const ConnectionFacts& conn, cons
                                                const EnvelopeRecipient& rcpt) {
   // An authenticated session is attributed to its mailbox's organization as originating mail and may
   // relay to any domain (R-SUB-2); that decision is routing's (attribution.hpp).
-  auto refused = routing::check_recipient(*snapshot_(), conn, env, rcpt.address);
-  if (refused && metrics_ != nullptr) metrics_->rejects_total.with({std::string(reject_reason(*refused))}).inc();
-  return refused;
+  return routing::check_recipient(*snapshot_(), conn, env, rcpt.address);
 }
 
 smtp::AuthResult ServicePolicy::authenticate(const ConnectionFacts& conn, std::string_view user,
@@ -98,7 +95,6 @@ smtp::AuthResult ServicePolicy::authenticate(const ConnectionFacts& conn, std::s
   const auto now = now_();
   if (auth_failures_.blocked(conn.client_ip, now)) {
     spdlog::warn("event=auth {} {} result=rate_limited", kv("client", conn.client_ip), kv("user", user));
-    if (metrics_ != nullptr) metrics_->rejects_total.with({"rate_limited"}).inc();
     return {Status::rate_limited, {}};
   }
   auto snap = snapshot_();
@@ -112,7 +108,6 @@ smtp::AuthResult ServicePolicy::authenticate(const ConnectionFacts& conn, std::s
   if (mailbox == nullptr || !verified) {
     auth_failures_.record_failure(conn.client_ip, now);
     spdlog::info("event=auth {} {} result=failed", kv("client", conn.client_ip), kv("user", user));
-    if (metrics_ != nullptr) metrics_->rejects_total.with({"auth_failed"}).inc();
     return {Status::failed, {}};
   }
   spdlog::info("event=auth {} {} result=ok", kv("client", conn.client_ip), kv("user", mailbox->address.str()));

@@ -8,7 +8,6 @@
 #include "auth/limiter.hpp"
 #include "server/throttle.hpp"
 #include "config/snapshot.hpp"
-#include "metrics/service_metrics.hpp"
 #include "smtp/server_session.hpp"
 #include "spool/spool.hpp"
 
@@ -45,21 +44,17 @@ class ServicePolicy final : public smtp::Policy {
   // without a password check. Logged as event=auth with client, user and result (never the password).
   smtp::AuthResult authenticate(const ConnectionFacts& conn, std::string_view user, std::string_view password) override;
 
-  // Counts every refusal in mailflow_rejects_total{reason} (reject_reason()); call before use.
-  void set_metrics(metrics::ServiceMetrics* metrics) { metrics_ = metrics; }
 
  private:
-  std::optional<Reply> decide_mail(const ConnectionFacts& conn, const Envelope& env);
-
   SnapshotSource snapshot_;
   const spool::Spool& spool_;
   std::function<Clock::time_point()> now_;
   auth::FailureLimiter auth_failures_;
   IpThrottle throttle_;
-  metrics::ServiceMetrics* metrics_ = nullptr;
 };
 
-// The mailflow_rejects_total reason word for a refusal this policy gives (by its enhanced code).
+// The mailflow_rejects_total reason word (metrics::kRejectReasons) for a 4xx/5xx reply the SMTP
+// session gives, by its enhanced status code. The connection counts every refusal with it.
 std::string_view reject_reason(const Reply& reply);
 
 }  // namespace mf::server

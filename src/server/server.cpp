@@ -158,7 +158,6 @@ Result<std::unique_ptr<Server>> Server::create(std::shared_ptr<const config::Sna
   impl->conn_ctx.metrics = &impl->metrics;
   impl->tracker->set_metrics(&impl->metrics);
   impl->outbound->set_metrics(&impl->metrics);
-  impl->policy->set_metrics(&impl->metrics);
   impl->conn_ctx.accepted = [raw](spool::SpoolEntry entry, std::string data) {
     raw->agent->submit(std::move(entry), std::move(data));
   };

@@ -98,6 +98,7 @@ struct ServerSession::Impl {
   void answer(const Reply& r) {
     send(r);
     if (r.code < 400) return;
+    if (opt.on_refusal) opt.on_refusal(r);
     ++errors;
     if (opt.max_errors > 0 && errors >= opt.max_errors) {
       close_with(make_reply(421, "4.7.0", opt.hostname + " Error: too many errors"));

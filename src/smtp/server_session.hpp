@@ -44,6 +44,9 @@ struct ServerOptions {
   std::uint32_t max_hop_count = 30;         // Received: headers over it: 554 5.4.14 Hop count exceeded
   bool starttls_available = false;          // advertise STARTTLS (a certificate is configured)
   bool submission = false;                  // listener role submission: AUTH after STARTTLS required
+  // Told every 4xx/5xx reply to a client command (the service counts them by reason in
+  // mailflow_rejects_total); empty = nobody listens. Called on the session's thread.
+  std::function<void(const Reply&)> on_refusal;
 };
 
 // The outcome of Policy::authenticate.

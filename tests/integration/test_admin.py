@@ -243,6 +243,17 @@ class AdminTest(MailflowTestCase):
         self.assertGreaterEqual(int(m.group(1)), 1)
         m = re.search(r'^mailflow_connections_total\{listener="mx"\} (\d+)', body, re.M)
         self.assertIsNotNone(m, body)
+        # A refused RCPT is counted by reason.
+        def unknown_rejects():
+            _, _, text = self.api("GET", "/metrics")
+            m = re.search(r'^mailflow_rejects_total\{reason="unknown_recipient"\} (\d+)', text, re.M)
+            return int(m.group(1)) if m else 0
+        before = unknown_rejects()
+        with self.server.client() as c:
+            c.greeting(); c.ehlo()
+            c.command("MAIL FROM:<x@example.org>")
+            self.assertReply(c.command("RCPT TO:<nobody@contoso.test>"), 550, "5.4.1")
+        self.assertEqual(unknown_rejects(), before + 1)
 
     def test_reload_applies_a_new_recipient_and_refuses_a_bad_file(self):
         cfg = self.srv.config

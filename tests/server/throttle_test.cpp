@@ -3,10 +3,12 @@
 #include "config/config.hpp"
 #include "server/policy.hpp"
 #include "server/throttle.hpp"
+#include "metrics/service_metrics.hpp"
 #include "support/memory_spool.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -155,6 +157,32 @@ TEST_F(PolicyTest, R_IN_6_OneOrganizationRefusesPlainMailFromATlsPartnerAtMailFr
   EXPECT_EQ(code(p.check_mail(client("192.0.2.8"), from("a@fabrikam.com"))),
             "451 5.7.3 STARTTLS is required to send mail");
   EXPECT_EQ(code(p.check_mail(client("192.0.2.8", true), from("a@fabrikam.com"))), "accepted");
+}
+
+TEST(RejectReason, EveryRefusalMapsToOneOfTheDocumentedWords) {
+  auto reason = [](int code, const char* enhanced) {
+    return std::string(reject_reason(make_reply(code, enhanced, "x")));
+  };
+  EXPECT_EQ(reason(550, "5.7.54"), "relay_denied");
+  EXPECT_EQ(reason(550, "5.7.64"), "relay_denied");
+  EXPECT_EQ(reason(550, "5.4.1"), "unknown_recipient");
+  EXPECT_EQ(reason(553, "5.7.1"), "sender_rejected");
+  EXPECT_EQ(reason(550, "5.7.51"), "sender_rejected");
+  EXPECT_EQ(reason(451, "5.7.3"), "tls_required");
+  EXPECT_EQ(reason(451, "4.7.500"), "rate_limited");
+  EXPECT_EQ(reason(535, "5.7.8"), "auth_failed");
+  EXPECT_EQ(reason(552, "5.3.4"), "message_too_large");
+  EXPECT_EQ(reason(452, "4.5.3"), "too_many_recipients");
+  EXPECT_EQ(reason(500, "5.5.2"), "protocol_error");
+  EXPECT_EQ(reason(452, "4.3.1"), "temporary_failure");
+  for (const auto& [code, enhanced] : std::vector<std::pair<int, const char*>>{
+           {550, "5.7.54"}, {550, "5.4.1"}, {553, "5.7.1"}, {451, "5.7.3"}, {451, "4.7.500"}, {535, "5.7.8"},
+           {552, "5.3.4"}, {452, "4.5.3"}, {500, "5.5.2"}, {452, "4.3.1"}, {554, "5.7.1"}, {530, "5.7.0"}}) {
+    const auto word = reject_reason(make_reply(code, enhanced, "x"));
+    EXPECT_NE(std::find(metrics::kRejectReasons.begin(), metrics::kRejectReasons.end(), word),
+              metrics::kRejectReasons.end())
+        << word;
+  }
 }
 
 }  // namespace
