@@ -1,5 +1,9 @@
 #include "delivery/client_connection.hpp"
 
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include "tls/tls.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -12,6 +16,25 @@
 #include <array>
 
 namespace mf::delivery {
+
+std::vector<IpAddress> interface_addresses() {
+  std::vector<IpAddress> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr) continue;
+    const int family = a->ifa_addr->sa_family;
+    if (family != AF_INET && family != AF_INET6) continue;
+    char host[NI_MAXHOST];
+    const socklen_t len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    if (::getnameinfo(a->ifa_addr, len, host, sizeof host, nullptr, 0, NI_NUMERICHOST) != 0) continue;
+    std::string text = host;
+    if (auto pct = text.find('%'); pct != std::string::npos) text.resize(pct);
+    if (auto ip = IpAddress::parse(text)) out.push_back(*ip);
+  }
+  ::freeifaddrs(list);
+  return out;
+}
 
 namespace asio = boost::asio;
 using asio::ip::tcp;

@@ -43,6 +43,10 @@ struct TlsAttempt {
   routing::TlsOutcome outcome;  // routing::tls_decide()
 };
 
+// This host's interface addresses, for the R-LOOP-1 check of listeners on 0.0.0.0 / :: (the
+// outbound engine and validate-connector's probe both refuse to connect to themselves).
+std::vector<IpAddress> interface_addresses();
+
 class ClientConnection {
  public:
   ClientConnection(boost::asio::any_io_executor ex, std::shared_ptr<boost::asio::ssl::context> ctx,

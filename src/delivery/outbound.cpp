@@ -51,25 +51,6 @@ struct HostFailure {
   std::string text;
 };
 
-// This host's interface addresses, for the R-LOOP-1 check of listeners on 0.0.0.0 / ::.
-std::vector<IpAddress> interface_addresses() {
-  std::vector<IpAddress> out;
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return out;
-  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
-    if (a->ifa_addr == nullptr) continue;
-    const int family = a->ifa_addr->sa_family;
-    if (family != AF_INET && family != AF_INET6) continue;
-    char host[NI_MAXHOST];
-    const socklen_t len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-    if (::getnameinfo(a->ifa_addr, len, host, sizeof host, nullptr, 0, NI_NUMERICHOST) != 0) continue;
-    std::string text = host;
-    if (auto pct = text.find('%'); pct != std::string::npos) text.resize(pct);  // fe80::1%eth0
-    if (auto ip = IpAddress::parse(text)) out.push_back(*ip);
-  }
-  ::freeifaddrs(list);
-  return out;
-}
 
 }  // namespace
 

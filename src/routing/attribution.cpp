@@ -206,11 +206,6 @@ std::size_t specificity(const config::DomainPattern& p) {
   return 0;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
-}
 
 Reply restricted() {
   return make_reply(550, "5.7.51",
@@ -242,7 +237,7 @@ std::optional<Reply> check_partner(const config::Snapshot& snapshot, const Conne
       if (auto parsed = IpAddress::parse(conn.client_ip)) ip = *parsed;
     }
     if (by_connection == nullptr && (ip_in(c, ip) || certificate_in(c, conn))) by_connection = &c;
-    if (by_domain == nullptr || *covers > best || (*covers == best && lower(c.name) < lower(by_domain->name))) {
+    if (by_domain == nullptr || *covers > best || (*covers == best && ascii_lower(c.name) < ascii_lower(by_domain->name))) {
       by_domain = &c;
       best = *covers;
     }

@@ -1,6 +1,7 @@
 // server/admin_backend.cpp — see admin_backend.hpp.
 #include "server/admin_backend.hpp"
 
+#include "core/domain.hpp"
 #include "core/message_id.hpp"
 #include "util/log.hpp"
 
@@ -14,11 +15,6 @@ namespace {
 
 using mf::log::kv;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
-}
 
 std::int64_t unix_seconds(SysTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -124,14 +120,14 @@ admin::QueueSummary summarize(const std::vector<delivery::QueueEntry>& entries, 
 }
 
 bool matches(const admin::MessageInfo& m, const admin::MessageFilter& f) {
-  if (!f.sender.empty() && lower(m.sender) != lower(f.sender)) return false;
+  if (!f.sender.empty() && ascii_lower(m.sender) != ascii_lower(f.sender)) return false;
   if (!f.organization.empty() && m.organization != f.organization) return false;
   const bool per_recipient = !f.recipient.empty() || !f.connector.empty() || !f.next_hop.empty() || f.state;
   if (!per_recipient) return true;
-  const std::string want = lower(f.recipient);
+  const std::string want = ascii_lower(f.recipient);
   for (const auto& r : m.recipients) {
-    if (!f.recipient.empty() && lower(r.address) != want) continue;
-    if (!f.connector.empty() && lower(r.connector) != lower(f.connector)) continue;
+    if (!f.recipient.empty() && ascii_lower(r.address) != want) continue;
+    if (!f.connector.empty() && ascii_lower(r.connector) != ascii_lower(f.connector)) continue;
     if (!f.next_hop.empty() && r.next_hop != f.next_hop) continue;
     if (f.state && r.state != *f.state) continue;
     return true;

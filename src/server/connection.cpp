@@ -139,18 +139,17 @@ asio::awaitable<bool> Connection::start_tls() {
   co_return true;
 }
 
-void Connection::trace_receive(const smtp::AcceptedMessage& msg, std::size_t size) {
-  // After the synced commit, so a RECEIVE always names a message the service owns. The
-  // attribution is the one delivery will use (same snapshot call, explain off: no text built).
-  auto snap = ctx_.snapshot();
-  const routing::Attribution att = routing::attribute(*snap, msg.connection, msg.envelope, /*explain=*/false);
+void Connection::trace_receive(const smtp::AcceptedMessage& msg, std::size_t size, const config::Snapshot& snap,
+                               const routing::Attribution& att) {
+  // After the synced commit, so a RECEIVE always names a message the service owns. `att` is the
+  // attribution the header firewall stamped (the one delivery will compute again).
   trace::Event e;
   e.time_us = trace::unix_us(std::chrono::system_clock::now());
   e.type = trace::EventType::RECEIVE;
   e.message_id = msg.id;
   e.internet_message_id = trace::internet_message_id(msg.data);
-  if (att.organization && *att.organization < snap->organizations.size()) {
-    e.organization = snap->organizations[*att.organization].name;
+  if (att.organization && *att.organization < snap.organizations.size()) {
+    e.organization = snap.organizations[*att.organization].name;
   }
   if (msg.envelope.sender) e.sender = msg.envelope.sender->str();
   e.connector = att.connector;
@@ -167,7 +166,10 @@ void Connection::trace_receive(const smtp::AcceptedMessage& msg, std::size_t siz
 asio::awaitable<void> Connection::commit() {
   smtp::AcceptedMessage msg = session_->take_message();
   // R-IN-8: forged internal markers go (unless an on_premises connector matched), ours are stamped.
-  msg.data = routing::firewall_received_message(*ctx_.snapshot(), msg.connection, msg.envelope, msg.data);
+  // One attribution per message on this io thread: the firewall's stamps and the RECEIVE event share it.
+  const auto snap = ctx_.snapshot();
+  const routing::Attribution att = routing::attribute(*snap, msg.connection, msg.envelope, /*explain=*/false);
+  msg.data = routing::apply_header_firewall(msg.data, att.on_premises, routing::organization_stamps(*snap, att));
   spool::StoredMessage stored;
   stored.id = msg.id;
   stored.envelope = msg.envelope;
@@ -188,7 +190,7 @@ asio::awaitable<void> Connection::commit() {
                kv("from", msg.envelope.sender ? msg.envelope.sender->str() : ""), kv("to", rcpts),
                kv("size", static_cast<long long>(size)), kv("client", msg.connection.client_ip),
                msg.connection.tls ? "yes" : "no");
-  trace_receive(msg, size);
+  trace_receive(msg, size, *snap, att);
   spool::SpoolEntry entry;
   entry.id = msg.id;
   entry.envelope = std::move(msg.envelope);

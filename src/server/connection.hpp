@@ -7,6 +7,7 @@
 #include "smtp/server_session.hpp"
 #include "spool/spool.hpp"
 #include "metrics/service_metrics.hpp"
+#include "routing/attribution.hpp"
 #include "trace/sink.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -54,7 +55,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<bool> flush();
   boost::asio::awaitable<bool> start_tls();
   boost::asio::awaitable<void> commit();
-  void trace_receive(const smtp::AcceptedMessage& msg, std::size_t size);
+  void trace_receive(const smtp::AcceptedMessage& msg, std::size_t size, const config::Snapshot& snap,
+                     const routing::Attribution& att);
 
   boost::asio::ip::tcp::socket plain_;
   std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls_;
