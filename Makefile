@@ -7,7 +7,7 @@ SHELL := /bin/bash
 JOBS ?= 2
 BUILD_PACKAGES := build-essential cmake ninja-build pkg-config \
   libboost1.81-dev libssl-dev librocksdb-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev \
-  libcli11-dev nlohmann-json3-dev libidn2-dev libcrypt-dev libargon2-dev libunbound-dev
+  libcli11-dev nlohmann-json3-dev libidn2-dev libcrypt-dev libargon2-dev libunbound-dev libjemalloc-dev
 TEST_PACKAGES := libgtest-dev libgmock-dev googletest libbenchmark-dev python3 swaks openssl \
   clang libclang-rt-14-dev
 
