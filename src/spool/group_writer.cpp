@@ -19,8 +19,12 @@ namespace mf::spool {
 namespace asio = boost::asio;
 
 GroupWriter::GroupWriter(DbHandle& db, SpoolStats& stats, std::size_t max_batch_bytes,
-                         std::function<void(double)> on_sync)
-    : db_(db), stats_(stats), max_batch_bytes_(max_batch_bytes), on_sync_(std::move(on_sync)) {
+                         std::function<void(double)> on_sync, std::chrono::microseconds lazy_delay)
+    : db_(db),
+      stats_(stats),
+      max_batch_bytes_(max_batch_bytes),
+      on_sync_(std::move(on_sync)),
+      lazy_delay_(lazy_delay) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -36,7 +40,7 @@ void GroupWriter::stop() {
 }
 
 void GroupWriter::enqueue(WriteKind kind, std::vector<WriteOp> ops, Handler handler) {
-  Request request{kind, std::move(ops), 0, std::move(handler), {}};
+  Request request{kind, std::move(ops), 0, std::chrono::steady_clock::now(), std::move(handler), {}};
   // Keep the awaiting executor's io_context alive (outstanding work) until the completion runs.
   request.work = asio::prefer(asio::get_associated_executor(request.handler, asio::system_executor()),
                               asio::execution::outstanding_work.tracked);
@@ -44,8 +48,12 @@ void GroupWriter::enqueue(WriteKind kind, std::vector<WriteOp> ops, Handler hand
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
+      // A commit wakes the writer at once; a lazy request only when it starts the queue (the
+      // writer then sleeps until its lazy deadline or the next commit).
+      const bool wake = kind == WriteKind::commit || queue_.empty();
+      if (kind == WriteKind::commit) ++commits_queued_;
       queue_.push_back(std::move(request));
-      wake_.notify_one();
+      if (wake) wake_.notify_one();
       return;
     }
   }
@@ -59,10 +67,16 @@ void GroupWriter::run() {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping, and everything queued before has been written
+      if (commits_queued_ == 0 && !stopping_) {
+        // Only lazy requests: give a commit the chance to carry them (see the header).
+        const auto deadline = queue_.front().queued + lazy_delay_;
+        wake_.wait_until(lock, deadline, [this] { return commits_queued_ > 0 || stopping_; });
+      }
       // Group commit: everything waiting now, bounded in size so one batch cannot grow without limit.
       std::size_t bytes = 0;
       while (!queue_.empty() && (batch.empty() || bytes + queue_.front().bytes <= max_batch_bytes_)) {
         bytes += queue_.front().bytes;
+        if (queue_.front().kind == WriteKind::commit) --commits_queued_;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

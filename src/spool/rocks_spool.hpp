@@ -21,6 +21,7 @@
 #include "spool/spool.hpp"
 #include "spool/stats.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 
@@ -34,6 +35,7 @@ namespace mf::spool {
 struct RocksSpoolTuning {
   rocksdb::Env* env = nullptr;  // e.g. a fault-injecting file system (must outlive the spool)
   std::size_t max_batch_bytes = std::size_t{64} << 20;  // cap of one group commit (≥ 1 request)
+  std::chrono::microseconds lazy_delay{5000};  // how long mark_done/remove wait for a commit to ride on
 };
 
 class RocksSpool final : public Spool {

@@ -87,7 +87,7 @@ struct RocksSpoolOptions {
   std::string path;  // directory of the RocksDB database (created if missing)
   // Called (on the writer thread) with the duration in seconds of every synced batch write — the
   // mailflow_spool_sync_seconds histogram. Must be cheap and thread-safe; may be empty.
-  std::function<void(double)> on_sync;
+  std::function<void(double)> on_sync = {};
 };
 
 // Opens (creating if needed) the RocksDB spool. Fails if the database cannot be opened (for

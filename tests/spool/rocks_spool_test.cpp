@@ -164,6 +164,39 @@ TEST(RocksSpoolTest, RemoveDeletesEveryRecordOfTheMessageAndIsIdempotent) {
   }
 }
 
+// remove() and mark_done() take the recipient count from memory for messages this object committed
+// or recovered, and from the "m/" record otherwise: every path must delete every "r/" mark.
+TEST(RocksSpoolTest, RecipientCountsComeFromCommitRecoveryOrTheRecord) {
+  TempDir dir;
+  {
+    auto spool = open_spool(dir);
+    ASSERT_TRUE(spool);
+    ASSERT_TRUE(run_awaitable(spool->commit(full_message("RECOVERED", 3))));
+    ASSERT_TRUE(run_awaitable(spool->commit(full_message("UNREAD", 4))));
+    ASSERT_TRUE(run_awaitable(spool->mark_done("RECOVERED", {2}, "done")));
+    ASSERT_TRUE(run_awaitable(spool->mark_done("UNREAD", {3}, "done")));
+  }
+  {
+    auto spool = open_spool(dir);  // no recover(): nothing is known in memory
+    ASSERT_TRUE(spool);
+    EXPECT_FALSE(run_awaitable(spool->mark_done("UNREAD", {4}, "x")));  // out of range, read from "m/"
+    ASSERT_TRUE(run_awaitable(spool->mark_done("UNREAD", {1}, "done")));
+    ASSERT_TRUE(run_awaitable(spool->remove("UNREAD")));
+  }
+  {
+    auto spool = open_spool(dir);
+    ASSERT_TRUE(spool);
+    auto report = spool->recover();  // remembers RECOVERED's three recipients
+    ASSERT_TRUE(report);
+    ASSERT_EQ(report->entries.size(), 1u);
+    EXPECT_FALSE(run_awaitable(spool->mark_done("RECOVERED", {3}, "x")));
+    ASSERT_TRUE(run_awaitable(spool->mark_done("RECOVERED", {0}, "done")));
+    ASSERT_TRUE(run_awaitable(spool->remove("RECOVERED")));
+    EXPECT_FALSE(run_awaitable(spool->mark_done("RECOVERED", {1}, "x")));  // gone: no such message
+  }
+  EXPECT_TRUE(dump_db(dir.str()).empty()) << "records left behind";
+}
+
 TEST(RocksSpoolTest, ConcurrentCommitsCompleteAndShareSyncedBatches) {
   TempDir dir;
   auto spool = open_spool(dir);
@@ -351,6 +384,80 @@ TEST(RocksSpoolTest, CommitsAreSyncedMarksAndRemovesRideOnTheNextSync) {
   auto report = again->recover();
   ASSERT_TRUE(report);
   EXPECT_TRUE(report->entries.empty());
+}
+
+// Lazy writes (group_writer.hpp): a remove queued before a commit rides in the commit's synced batch
+// instead of waking the writer for a batch of its own.
+TEST(RocksSpoolTest, LazyRemoveRidesInTheNextCommitsBatch) {
+  TempDir dir;
+  auto fs = std::make_shared<FaultFs>();
+  auto env = rocksdb::NewCompositeEnv(fs);
+  RocksSpoolTuning tuning;
+  tuning.env = env.get();
+  tuning.lazy_delay = std::chrono::seconds(600);  // only a commit can carry the remove
+  auto spool = open_spool(dir, tuning);
+  ASSERT_TRUE(spool);
+  ASSERT_TRUE(run_awaitable(spool->commit(small_message("FIRST"))));
+  const auto batches = spool->stats().batches.load();
+  const int syncs = fs->syncs.load();
+  asio::io_context io;
+  bool removed = false;
+  bool committed = false;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { removed = bool(co_await spool->remove("FIRST")); },
+                 asio::detached);
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { committed = bool(co_await spool->commit(small_message("SECOND"))); },
+      asio::detached);
+  io.run();
+  EXPECT_TRUE(removed);
+  EXPECT_TRUE(committed);
+  EXPECT_EQ(spool->stats().batches.load(), batches + 1) << "the remove must share the commit's batch";
+  EXPECT_EQ(fs->syncs.load(), syncs + 1);
+  EXPECT_FALSE(spool->load_data("FIRST"));
+  EXPECT_TRUE(spool->load_data("SECOND"));
+}
+
+// With no commit coming, a lazy request is written on its own after the delay, and one still queued
+// when the spool shuts down is written by the drain.
+TEST(RocksSpoolTest, LazyRequestsAreWrittenAfterTheirDelayOrAtShutdown) {
+  TempDir dir;
+  {
+    RocksSpoolTuning tuning;
+    tuning.lazy_delay = std::chrono::milliseconds(20);
+    auto spool = open_spool(dir, tuning);
+    ASSERT_TRUE(spool);
+    ASSERT_TRUE(run_awaitable(spool->commit(small_message("ALONE"))));
+    ASSERT_TRUE(run_awaitable(spool->mark_done("ALONE", {0}, "delivered")));  // completes after ~20 ms
+    ASSERT_TRUE(run_awaitable(spool->commit(small_message("DRAINED"))));
+  }
+  bool removed = false;
+  {
+    RocksSpoolTuning tuning;
+    tuning.lazy_delay = std::chrono::seconds(600);
+    auto spool = open_spool(dir, tuning);
+    ASSERT_TRUE(spool);
+    auto report = spool->recover();
+    ASSERT_TRUE(report);
+    ASSERT_EQ(report->entries.size(), 2u);
+    EXPECT_EQ(report->entries[0].id, "ALONE");
+    EXPECT_EQ(report->entries[0].done, std::vector<bool>{true});
+    // Queued, waiting for a commit that never comes; the destructor's drain writes it.
+    asio::io_context io;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> { removed = bool(co_await spool->remove("DRAINED")); },
+                   asio::detached);
+    io.poll();  // runs the coroutine until the remove is queued
+    EXPECT_FALSE(removed);
+    spool.reset();  // stop(): drains the queue
+    io.restart();
+    io.run();
+  }
+  EXPECT_TRUE(removed);
+  auto spool = open_spool(dir);
+  ASSERT_TRUE(spool);
+  auto report = spool->recover();
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->entries.size(), 1u);
+  EXPECT_EQ(report->entries[0].id, "ALONE");
 }
 
 TEST(RocksSpoolTest, OversizedBatchesAreSplitButEveryCommitCompletes) {
