@@ -80,6 +80,12 @@ struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
   std::vector<IpAddress> local_addresses = interface_addresses();
   asio::steady_timer timer;
   bool stopping = false;
+  // Connections with nothing to send, waiting up to options.idle_time for their hop's next job.
+  struct IdleWaiter {
+    asio::steady_timer timer;
+    bool woken = false;  // cancelled because work arrived (not by stop() or the idle time)
+  };
+  std::map<std::string, std::vector<IdleWaiter*>> idle;  // hop key → waiting connections
 
   Impl(asio::any_io_executor ex, spool::Spool& s, Tracker& t, SnapshotSource snap, dns::Resolver& r,
        const Clock& c, std::shared_ptr<asio::ssl::context> tls, Options o, trace::Sink& trace)
@@ -91,6 +97,11 @@ struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
   void add_keyed(OutboundWork w, const std::string& hop_key);
   void kick();
   void promote_due();
+  // Wakes idle connections of hops that have ready jobs (one per job).
+  void wake_idle();
+  // Parks a connection of `hop_key` until a job arrives (true) or the idle time passes or the engine
+  // stops (false).
+  asio::awaitable<bool> wait_for_work(const std::string& hop_key);
   asio::awaitable<void> wake_loop();
   asio::awaitable<void> connection(std::string hop_key);
   asio::awaitable<std::variant<std::vector<Target>, HostFailure>> targets(const routing::NextHop& hop);
@@ -194,10 +205,38 @@ void OutboundEngine::Impl::promote_due() {
       waiting.push(std::move(job));
     }
   }
+  // Idle connections first: they hold their hop's connection slots, so a hop whose jobs they can
+  // take is not eligible for a new connection below.
+  wake_idle();
   while (auto hop = ready.start_connection()) {
     stats.connections++;
     asio::co_spawn(executor, connection(*hop), asio::detached);
   }
+}
+
+void OutboundEngine::Impl::wake_idle() {
+  for (auto& [hop_key, waiters] : idle) {
+    std::size_t jobs = ready.ready(hop_key);
+    for (IdleWaiter* w : waiters) {
+      if (jobs == 0) break;
+      --jobs;
+      if (w->woken) continue;  // already woken, not yet resumed: it takes one of the jobs
+      w->woken = true;
+      w->timer.cancel();
+    }
+  }
+}
+
+asio::awaitable<bool> OutboundEngine::Impl::wait_for_work(const std::string& hop_key) {
+  IdleWaiter waiter{asio::steady_timer(executor), false};
+  waiter.timer.expires_after(options.idle_time);
+  idle[hop_key].push_back(&waiter);
+  co_await waiter.timer.async_wait(use_tuple);
+  if (auto it = idle.find(hop_key); it != idle.end()) {
+    std::erase(it->second, &waiter);
+    if (it->second.empty()) idle.erase(it);
+  }
+  co_return waiter.woken && !stopping;
 }
 
 void OutboundEngine::Impl::kick() {
@@ -432,9 +471,20 @@ asio::awaitable<void> OutboundEngine::Impl::connection(std::string hop_key) {
   std::size_t conn_index = 0;
   bool reused = false;  // `conn` already carried a transaction
 
+  // R-OUT-4: with several smart hosts every connection starts at the next one, so an idle
+  // connection is not kept (it would send a trickle of mail to one host only).
+  const bool cacheable = options.idle_time.count() > 0 &&
+                         !(hop.kind == routing::NextHop::Kind::smart_hosts && hop.smart_hosts.size() > 1);
+
   while (!stopping) {
     auto job = ready.next_job(hop_key);
-    if (!job) break;
+    if (!job) {
+      // Connection cache: wait for the hop's next job on this connection instead of a new one.
+      if (!cacheable || !conn || !conn->usable()) break;
+      if (!co_await wait_for_work(hop_key)) break;
+      if (snapshot() != snap) break;  // reloaded: the next connection uses the new configuration
+      continue;
+    }
     auto wit = work.find(job->message_id);
     if (wit == work.end()) continue;
     const std::string id = wit->second.message_id;
@@ -617,6 +667,9 @@ void OutboundEngine::stop() {
   asio::post(impl_->executor, [impl = impl_] {
     impl->stopping = true;
     impl->timer.cancel();
+    for (auto& [hop_key, waiters] : impl->idle) {
+      for (auto* w : waiters) w->timer.cancel();  // idle connections say QUIT and close
+    }
   });
 }
 

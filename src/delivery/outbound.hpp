@@ -52,7 +52,7 @@ namespace mf::delivery {
 struct OutboundRecipient {
   std::size_t index = 0;  // envelope recipient index in the spooled message
   Address address;        // the address to use in RCPT TO (a target address, or the original)
-  std::string copy_id;    // the copy of a bifurcated message it belongs to ("" = not split; trace only)
+  std::string copy_id = {};  // the copy of a bifurcated message it belongs to ("" = not split; trace only)
 };
 
 struct OutboundWork {
@@ -121,6 +121,10 @@ class OutboundEngine {
     // Upper bound on every reply wait (RFC 5321 §4.5.3.2: 5 min for most replies, 10 min after the
     // data); 0 = the RFC values. Lets tests exercise timeouts without waiting minutes.
     std::chrono::seconds reply_timeout_cap{0};
+    // Connection cache: how long a connection whose hop has no job left stays open for the hop's
+    // next job (Postfix keeps an idle connection 2 s: smtp_connection_cache_time_limit). 0 = close
+    // at once. Not used for a connector with several smart hosts (R-OUT-4 round robin per connection).
+    std::chrono::milliseconds idle_time{2000};
   };
   OutboundEngine(boost::asio::any_io_executor executor, spool::Spool& spool, Tracker& tracker,
                  SnapshotSource snapshot, dns::Resolver& resolver, const Clock& clock,

@@ -78,6 +78,9 @@ class OutboundEngineTest : public ::testing::Test {
     std::string retry = "[60s]";
     std::string expiration = "1h";
     std::chrono::seconds reply_timeout_cap{0};  // OutboundEngine::Options::reply_timeout_cap
+    // OutboundEngine::Options::idle_time; 0 here (connections close when their queue is empty) so
+    // that "finished" can include "no connection open" without waiting for the idle time.
+    std::chrono::milliseconds idle_time{0};
     std::string service_extra;  // more service keys (indented by two spaces)
     std::string organizations;  // an `organizations:` section, or ""
   };
@@ -100,6 +103,7 @@ service:
     ASSERT_TRUE(tls);
     OutboundEngine::Options options;
     options.reply_timeout_cap = s.reply_timeout_cap;
+    options.idle_time = s.idle_time;
     engine_ = std::make_unique<OutboundEngine>(io_.get_executor(), spool_, *tracker_, source, resolver_, clock_, *tls,
                                                options, sink_);
   }
@@ -291,6 +295,78 @@ TEST_F(OutboundEngineTest, RoundRobinAlternatesBetweenTwoSmartHosts) {  // R-OUT
   EXPECT_NE(a[1].data.find("Subject: test MSG2\r\n"), std::string::npos);
   EXPECT_NE(b[1].data.find("Subject: test MSG3\r\n"), std::string::npos);
   EXPECT_EQ(engine_->stats().delivered.load(), 4u);
+}
+
+// Connection cache (OutboundEngine::Options::idle_time): a connection whose queue ran empty waits for
+// the hop's next job instead of closing, then closes after the idle time with a QUIT.
+TEST_F(OutboundEngineTest, IdleConnectionCarriesTheNextMessageThenClosesAfterTheIdleTime) {
+  make_peers({good()});
+  Settings s;
+  s.idle_time = 300ms;
+  start_engine_on_peers(s);
+  const auto hop = smart_hop();
+  const auto first = submit("MSG1", {"bob@example.com"}, hop);
+  ASSERT_TRUE(run_until([&] { return !spool_.contains(first) && tracker_->active() == 0; }));
+  EXPECT_EQ(peer(0).open_connections(), 1u) << "kept open for the next job";
+  const auto second = submit("MSG2", {"carol@example.com"}, hop);
+  ASSERT_TRUE(run_until([&] { return !spool_.contains(second) && tracker_->active() == 0; }));
+  EXPECT_EQ(peer(0).connections(), 1u) << "the second message must reuse the idle connection";
+  ASSERT_EQ(peer(0).transactions().size(), 2u);
+  ASSERT_TRUE(run_until([&] { return !open_connections(); }, 5s)) << "closed after the idle time";
+  EXPECT_EQ(peer(0).count_commands("QUIT"), 1u);
+  EXPECT_EQ(peer(0).count_commands("EHLO"), 1u);
+}
+
+// R-OUT-4 holds with the cache on: a connector with several smart hosts keeps no idle connection,
+// so a trickle of messages still alternates between the hosts.
+TEST_F(OutboundEngineTest, SeveralSmartHostsKeepNoIdleConnectionAndStillAlternate) {
+  make_peers({good(), good()});
+  Settings s;
+  s.idle_time = 10s;
+  start_engine_on_peers(s);
+  const auto hop = smart_hop();
+  for (int i = 0; i < 4; ++i) {
+    const auto id = submit("MSG" + std::to_string(i), {"bob@example.com"}, hop);
+    ASSERT_TRUE(run_until([&] { return finished(id); })) << "message " << i;
+  }
+  EXPECT_EQ(peer(0).transactions().size(), 2u);
+  EXPECT_EQ(peer(1).transactions().size(), 2u);
+}
+
+// Catalogue G17: the smart host closed the cached connection while it was idle. The next message
+// goes over a fresh connection, once, without a deferral.
+TEST_F(OutboundEngineTest, IdleConnectionDroppedByThePeerIsReplacedWithoutADeferral) {
+  make_peers({good()});
+  Settings s;
+  s.idle_time = 10s;
+  start_engine_on_peers(s);
+  const auto hop = smart_hop();
+  const auto first = submit("MSG1", {"bob@example.com"}, hop);
+  ASSERT_TRUE(run_until([&] { return !spool_.contains(first) && tracker_->active() == 0; }));
+  peer(0).drop_connections();
+  run_for(50ms);
+  const auto second = submit("MSG2", {"carol@example.com"}, hop);
+  ASSERT_TRUE(run_until([&] { return !spool_.contains(second) && tracker_->active() == 0; }));
+  EXPECT_EQ(peer(0).connections(), 2u);
+  const auto tx = peer(0).transactions();
+  ASSERT_EQ(tx.size(), 2u);
+  EXPECT_EQ(tx[1].rcpts, std::vector<std::string>{"carol@example.com"});
+  EXPECT_EQ(engine_->stats().deferred.load(), 0u);
+  EXPECT_EQ(engine_->stats().delivered.load(), 2u);
+}
+
+// stop() ends idle connections at once (with QUIT), not after the idle time.
+TEST_F(OutboundEngineTest, StopClosesIdleConnections) {
+  make_peers({good()});
+  Settings s;
+  s.idle_time = 600s;
+  start_engine_on_peers(s);
+  const auto id = submit("MSG1", {"bob@example.com"}, smart_hop());
+  ASSERT_TRUE(run_until([&] { return !spool_.contains(id) && tracker_->active() == 0; }));
+  ASSERT_EQ(peer(0).open_connections(), 1u);
+  engine_->stop();
+  ASSERT_TRUE(run_until([&] { return !open_connections(); }, 5s));
+  EXPECT_EQ(peer(0).count_commands("QUIT"), 1u);
 }
 
 TEST_F(OutboundEngineTest, RefusedFirstSmartHostFailsOverToTheSecondAtOnce) {  // R-OUT-5

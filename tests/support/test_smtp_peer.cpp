@@ -277,6 +277,11 @@ void TestSmtpPeer::stop() {
   for (const auto& s : open) state_->close(s);
 }
 
+void TestSmtpPeer::drop_connections() {
+  auto open = state_->open;  // close() erases
+  for (const auto& s : open) state_->close(s);
+}
+
 const std::string& TestSmtpPeer::address() const { return state_->address; }
 std::uint16_t TestSmtpPeer::port() const { return state_->port; }
 TestSmtpPeer::Script& TestSmtpPeer::script() { return state_->script; }

@@ -71,6 +71,7 @@ class TestSmtpPeer {
   // Binds (and listens, unless Mode::refuse) and starts accepting. Call once.
   boost::system::error_code start();
   void stop();  // closes the listener and every open connection
+  void drop_connections();  // closes every open connection without a word; keeps listening
 
   const std::string& address() const;
   std::uint16_t port() const;  // the bound port (valid after a successful start())
