@@ -112,6 +112,45 @@ TEST(StuffMessage, Table) {
   for (const auto& [in, want] : rows) EXPECT_EQ(stuff_message(in), want) << in;
 }
 
+// Security catalogue B07/B08: the memchr-based runs against a byte-at-a-time model on random mixes
+// of CR, LF, '.' and text.
+TEST(StuffMessage, MatchesAByteAtATimeModel) {
+  auto model = [](std::string_view d) {
+    std::string out;
+    bool line_start = true;
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      const char c = d[i];
+      if (c == '\r' || c == '\n') {
+        out += "\r\n";
+        if (c == '\r' && i + 1 < d.size() && d[i + 1] == '\n') ++i;
+        line_start = true;
+        continue;
+      }
+      if (line_start && c == '.') out += '.';
+      out += c;
+      line_start = false;
+    }
+    if (!line_start) out += "\r\n";
+    return out + ".\r\n";
+  };
+  std::uint32_t seed = 12345;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7FFF; };
+  const char alphabet[] = {'\r', '\n', '.', 'a', 'b', ' '};
+  for (int round = 0; round < 2000; ++round) {
+    std::string in;
+    const std::size_t n = next() % 200;
+    for (std::size_t i = 0; i < n; ++i) in += alphabet[next() % sizeof(alphabet)];
+    ASSERT_EQ(stuff_message(in), model(in)) << "round " << round;
+  }
+}
+
+// Security catalogue B07/B09: a 1 MB line of bare CRs is canonicalised to CRLF in linear time.
+TEST(StuffMessage, LongRunOfBareCarriageReturns) {
+  const std::string in(1 << 20, '\r');
+  const std::string out = stuff_message(in);
+  EXPECT_EQ(out.size(), in.size() * 2 + 3);
+}
+
 // ---- reply parsing ------------------------------------------------------------------------------
 
 TEST(Replies, MultiLineByteByByte) {
