@@ -1,6 +1,7 @@
 #include "smtp/data_reader.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace mf::smtp {
 
@@ -23,14 +24,24 @@ void DataReader::emit(std::string_view s) {
 
 std::size_t DataReader::feed(std::string_view in) {
   std::size_t i = 0;
+  // The next CR at or after i (in.size() when none), found by memchr once and reused until i passes
+  // it, so a chunk full of bare LFs is still scanned once (linear, not once per line).
+  std::size_t next_cr = 0;
+  bool have_cr = false;
   while (i < in.size() && state_ != State::done) {
     const char c = in[i];
     switch (state_) {
       case State::mid: {
-        // Fast path: everything up to the next CR or LF is plain content.
-        // (A plain loop: string_view::find_first_of calls memchr on the needle once per octet.)
-        std::size_t j = i;
-        while (j < in.size() && in[j] != '\r' && in[j] != '\n') ++j;
+        // Fast path: everything up to the next CR or LF is plain content (two vectorised memchr
+        // scans: every received byte goes through here).
+        if (!have_cr || next_cr < i) {
+          const void* cr = std::memchr(in.data() + i, '\r', in.size() - i);
+          next_cr = cr != nullptr ? static_cast<std::size_t>(static_cast<const char*>(cr) - in.data()) : in.size();
+          have_cr = true;
+        }
+        const void* lf = std::memchr(in.data() + i, '\n', next_cr - i);
+        const std::size_t j =
+            lf != nullptr ? static_cast<std::size_t>(static_cast<const char*>(lf) - in.data()) : next_cr;
         if (j > i) emit(in.substr(i, j - i));
         i = j;
         if (i < in.size()) {

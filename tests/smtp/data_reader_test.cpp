@@ -89,6 +89,33 @@ INSTANTIATE_TEST_SUITE_P(
         EodCase{"bare CR mid-line", "a\rb\r\n.\r\n", true, 8, "a\rb\r\n", true},
         EodCase{"CR CR LF", "a\r\r\n.\r\n", true, 7, "a\r\r\n", true}));
 
+// Security catalogue B01-B05, B08: the memchr fast path against the octet-at-a-time reading (which
+// never takes the fast path past one octet) on random mixes of CR, LF, '.', NUL and text, whole and
+// in random chunk sizes: the same end of data, content and bare CR/LF verdict.
+TEST(DataReader, FastPathAgreesWithOctetAtATimeOnRandomInput) {
+  std::uint32_t seed = 4242;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7FFF; };
+  const char alphabet[] = {'\r', '\n', '.', 'a', '\0', 'b'};
+  for (int round = 0; round < 3000; ++round) {
+    std::string in;
+    const std::size_t n = next() % 120;
+    for (std::size_t i = 0; i < n; ++i) in += alphabet[next() % sizeof(alphabet)];
+    if (round % 2 == 0) in += "\r\n.\r\n";
+    const Outcome slow = read_bytewise(in);
+    const Outcome whole = read_all(in);
+    DataReader r;
+    r.start("", 1 << 20);
+    std::size_t used = 0;
+    while (used < in.size() && !r.done()) used += r.feed(std::string_view(in).substr(used, 1 + next() % 17));
+    for (const Outcome& o : {whole, Outcome{r.done(), used, std::string(r.content()), r.bare_cr_lf()}}) {
+      ASSERT_EQ(o.done, slow.done) << "round " << round;
+      ASSERT_EQ(o.consumed, slow.consumed) << "round " << round;
+      ASSERT_EQ(o.content, slow.content) << "round " << round;
+      ASSERT_EQ(o.bare, slow.bare) << "round " << round;
+    }
+  }
+}
+
 TEST(DataReader, LongLinesAreKept) {
   // security catalogue B09: a 1 MB line is neither truncated nor split.
   std::string line(1 << 20, 'x');
