@@ -9,7 +9,10 @@
 // connection for a hop resolves its hosts (smart hosts in round-robin rotation, each FQDN through
 // its MX then A/AAAA; or the recipient domain's MX — R-OUT-4, 7, 8), connects (bound to
 // service.source_address when set), runs smtp::ClientSession with the connector's TLS policy
-// (R-OUT-9), and reuses the connection for the hop's next jobs.
+// (R-OUT-9), and reuses the connection for the hop's next jobs. When the hop's queue runs empty the
+// connection waits up to Options::idle_time (2 s) for the next job before QUIT (a connection cache;
+// not for a connector with several smart hosts, whose round robin starts each connection at the next
+// host); an idle connection is woken by new work for its hop and holds its connection slot.
 // Per job: a 5xx to MAIL, RCPT or DATA fails those recipients at once (no other host, R-OUT-6); no
 // answer, a refused greeting or EHLO (even 5xx, catalogue G02), a 4xx or a TLS failure moves the
 // remaining recipients to the next host at once (R-OUT-5); a reused connection found dead is
