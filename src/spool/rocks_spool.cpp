@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 namespace mf::spool {
@@ -26,9 +27,27 @@ struct RocksSpool::Impl {
   // Recipient count of every live message this process committed or recovered: mark_done() checks
   // its indexes and remove() names the "r/" keys without reading and decoding the "m/" record
   // (that read was 12 % of the delivery thread's CPU in the relay profile). A message missing here
-  // (a failed remove forgot it) is read from the database as before.
-  std::mutex counts_mutex;
-  std::unordered_map<std::string, std::size_t> counts;  // GUARDED_BY(counts_mutex)
+  // (a failed remove forgot it) is read from the database as before. Shared with commit() frames:
+  // a commit drained at shutdown completes after the spool is gone and must not touch it.
+  struct Counts {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::size_t> by_id;  // GUARDED_BY(mutex)
+    void remember(const std::string& id, std::size_t count) {
+      std::lock_guard lock(mutex);
+      by_id[id] = count;
+    }
+    void forget(const std::string& id) {
+      std::lock_guard lock(mutex);
+      by_id.erase(id);
+    }
+    std::optional<std::size_t> find(const std::string& id) {
+      std::lock_guard lock(mutex);
+      auto it = by_id.find(id);
+      if (it == by_id.end()) return std::nullopt;
+      return it->second;
+    }
+  };
+  std::shared_ptr<Counts> counts = std::make_shared<Counts>();
 
   ~Impl() {
     if (writer) writer->stop();
@@ -56,21 +75,10 @@ struct RocksSpool::Impl {
 
   // How many recipients `id` has: from `counts`, else from its "m/" record.
   Result<std::size_t> recipient_count(const std::string& id) {
-    {
-      std::lock_guard lock(counts_mutex);
-      if (auto it = counts.find(id); it != counts.end()) return it->second;
-    }
+    if (auto known = counts->find(id)) return *known;
     auto record = read_envelope(id);
     if (!record) return record.error();
     return record->entry.envelope.recipients.size();
-  }
-  void remember(const std::string& id, std::size_t count) {
-    std::lock_guard lock(counts_mutex);
-    counts[id] = count;
-  }
-  void forget(const std::string& id) {
-    std::lock_guard lock(counts_mutex);
-    counts.erase(id);
   }
 };
 
@@ -111,8 +119,10 @@ asio::awaitable<Result<void>> RocksSpool::commit(StoredMessage msg) {
   ops.push_back({WriteOp::Kind::put, envelope_key(msg.id), encode_envelope(msg, size, crc)});
   ops.push_back({WriteOp::Kind::put, data_key(msg.id), std::move(msg.data)});
   const std::size_t count = msg.envelope.recipients.size();
+  // Nothing of *this after the write: a commit drained by the destructor completes later.
+  std::shared_ptr<Impl::Counts> counts = impl_->counts;
   auto result = co_await impl_->writer->write(WriteKind::commit, std::move(ops), asio::use_awaitable);
-  if (result) impl_->remember(msg.id, count);
+  if (result) counts->remember(msg.id, count);
   co_return result;
 }
 
@@ -148,7 +158,7 @@ asio::awaitable<Result<void>> RocksSpool::remove(std::string id) {
     for (auto& key : *keys) ops.push_back({WriteOp::Kind::erase, std::move(key), {}});
   }
   // Forgotten before the write: a failed remove leaves a message that is read from the database again.
-  impl_->forget(id);
+  impl_->counts->forget(id);
   co_return co_await impl_->writer->write(WriteKind::remove, std::move(ops), asio::use_awaitable);
 }
 
@@ -162,7 +172,7 @@ Result<RecoveryReport> RocksSpool::recover() {
   if (!access) return make_error(kSpoolClosedError);
   auto report = recover_spool(*access, impl_->stats);
   if (report) {
-    for (const auto& e : report->entries) impl_->remember(e.id, e.envelope.recipients.size());
+    for (const auto& e : report->entries) impl_->counts->remember(e.id, e.envelope.recipients.size());
   }
   return report;
 }
