@@ -34,10 +34,14 @@ std::string sanitize_helo(std::string_view helo) {
   return std::string(helo);
 }
 
-std::string_view received_protocol(bool esmtp, bool tls, bool smtputf8) {
+std::string_view received_protocol(bool esmtp, bool tls, bool authenticated, bool smtputf8) {
   if (!esmtp) return "SMTP";
-  if (smtputf8) return tls ? "UTF8SMTPS" : "UTF8SMTP";
-  return tls ? "ESMTPS" : "ESMTP";
+  if (smtputf8) {
+    if (tls) return authenticated ? "UTF8SMTPSA" : "UTF8SMTPS";
+    return authenticated ? "UTF8SMTPA" : "UTF8SMTP";
+  }
+  if (tls) return authenticated ? "ESMTPSA" : "ESMTPS";
+  return authenticated ? "ESMTPA" : "ESMTP";
 }
 
 std::string received_header(const ConnectionFacts& conn, const Envelope& env, const ReceivedFields& f) {

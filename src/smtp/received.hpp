@@ -26,8 +26,9 @@ std::string rfc5322_date(std::chrono::system_clock::time_point t);
 // parentheses, ';', '\' or '"', at most 255 octets; anything else becomes "unknown" (catalogue A27).
 std::string sanitize_helo(std::string_view helo);
 
-// The "with" protocol keyword (RFC 3848, RFC 6531).
-std::string_view received_protocol(bool esmtp, bool tls, bool smtputf8);
+// The "with" protocol keyword (RFC 3848, RFC 6531): ESMTP, then "S" for STARTTLS and "A" for SMTP
+// AUTH (ESMTPS, ESMTPA, ESMTPSA; UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA); HELO gives SMTP.
+std::string_view received_protocol(bool esmtp, bool tls, bool authenticated, bool smtputf8);
 
 struct ReceivedFields {
   std::string_view hostname;

@@ -292,7 +292,7 @@ void ServerSession::Impl::on_data() {
   }
   if (txn->recipients.empty()) return answer(make_reply(554, "5.5.1", "Error: no valid recipients"));
   message_id = env.new_message_id();
-  ReceivedFields f{opt.hostname, message_id, received_protocol(esmtp, facts.tls, txn->smtputf8), env.now()};
+  ReceivedFields f{opt.hostname, message_id, received_protocol(esmtp, facts.tls, !facts.authenticated_user.empty(), txn->smtputf8), env.now()};
   data.start(received_header(facts, *txn, f), opt.max_message_size);
   mode = Mode::data;
   answer(make_reply(354, "", "End data with <CR><LF>.<CR><LF>"));

@@ -177,6 +177,8 @@ class SubmissionTest(MailflowTestCase):
         d = harness.Delivered(files[0])
         self.assertEqual(d.field(0), "Return-Path: <david@contoso.test>")
         self.assertIn(f"token {token}".encode(), files[0])
+        # RFC 3848: STARTTLS and SMTP AUTH on the hop are both named in the Received header.
+        self.assertRegex(d.raw.replace(b"\r\n", b"\n"), rb"Received: from [^\n]*\n\tby [^\n]* with ESMTPSA id ")
 
     def test_R_SUB_1_auth_login_with_proxy_address(self):
         token = new_token("login")

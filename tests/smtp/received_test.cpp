@@ -38,12 +38,17 @@ INSTANTIATE_TEST_SUITE_P(
         HeloCase{std::string(255, 'h'), std::string(255, 'h')}, HeloCase{std::string(256, 'h'), "unknown"}));
 
 TEST(ReceivedProtocol, Table) {
-  EXPECT_EQ(received_protocol(false, false, false), "SMTP");
-  EXPECT_EQ(received_protocol(false, true, true), "SMTP");
-  EXPECT_EQ(received_protocol(true, false, false), "ESMTP");
-  EXPECT_EQ(received_protocol(true, true, false), "ESMTPS");
-  EXPECT_EQ(received_protocol(true, false, true), "UTF8SMTP");
-  EXPECT_EQ(received_protocol(true, true, true), "UTF8SMTPS");
+  // (esmtp, tls, authenticated, smtputf8)
+  EXPECT_EQ(received_protocol(false, false, false, false), "SMTP");
+  EXPECT_EQ(received_protocol(false, true, true, true), "SMTP");
+  EXPECT_EQ(received_protocol(true, false, false, false), "ESMTP");
+  EXPECT_EQ(received_protocol(true, true, false, false), "ESMTPS");
+  EXPECT_EQ(received_protocol(true, false, true, false), "ESMTPA");
+  EXPECT_EQ(received_protocol(true, true, true, false), "ESMTPSA");
+  EXPECT_EQ(received_protocol(true, false, false, true), "UTF8SMTP");
+  EXPECT_EQ(received_protocol(true, true, false, true), "UTF8SMTPS");
+  EXPECT_EQ(received_protocol(true, false, true, true), "UTF8SMTPA");
+  EXPECT_EQ(received_protocol(true, true, true, true), "UTF8SMTPSA");
 }
 
 Envelope envelope_with(std::initializer_list<const char*> rcpts) {
