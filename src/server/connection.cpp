@@ -1,6 +1,7 @@
 #include "server/connection.hpp"
 #include "server/policy.hpp"
 
+#include "auth/sasl.hpp"
 #include "core/message_id.hpp"
 #include "routing/attribution.hpp"
 #include "routing/firewall.hpp"
@@ -57,6 +58,7 @@ Connection::Connection(tcp::socket socket, ConnectionFacts facts, ConnectionCont
       m->rejects_total.with({std::string(reject_reason(r))}).inc();
     };
   }
+  options.deferred_auth = static_cast<bool>(ctx.auth_executor);
   session_ = std::make_unique<smtp::ServerSession>(std::move(options), *ctx.policy, std::move(env), std::move(facts));
 }
 
@@ -202,6 +204,19 @@ asio::awaitable<void> Connection::commit() {
   ctx_.accepted(std::move(entry), std::move(msg.data));
 }
 
+// The password check runs on ctx_.auth_executor: a deliberately slow hash must not stall every
+// other session of this io thread. The session buffers input meanwhile (Action::authenticate).
+asio::awaitable<void> Connection::authenticate() {
+  auto check = [policy = ctx_.policy, facts = session_->facts(),
+                credentials = session_->take_credentials()]() mutable -> asio::awaitable<smtp::AuthResult> {
+    smtp::AuthResult r = policy->authenticate(facts, credentials.user, credentials.password);
+    auth::wipe(credentials.password);
+    co_return r;
+  };
+  smtp::AuthResult result = co_await asio::co_spawn(ctx_.auth_executor, std::move(check), asio::use_awaitable);
+  session_->auth_done(result);
+}
+
 asio::awaitable<void> Connection::run() {
   auto self = shared_from_this();
   asio::co_spawn(plain_.get_executor(), watchdog(), asio::detached);
@@ -267,6 +282,9 @@ asio::awaitable<void> Connection::run() {
       }
       case smtp::ServerSession::Action::commit:
         co_await commit();
+        break;
+      case smtp::ServerSession::Action::authenticate:
+        co_await authenticate();
         break;
       case smtp::ServerSession::Action::start_tls:
         if (!co_await start_tls()) {

@@ -35,6 +35,9 @@ struct ConnectionContext {
   trace::Sink* trace = &trace::null_sink();
   // mailflow_messages_received_total{organization}; null = no metrics.
   metrics::ServiceMetrics* metrics = nullptr;
+  // Where AUTH passwords are checked (Policy::authenticate, a slow hash by design): a worker pool
+  // that must outlive `policy`'s use. Empty: checked inline on the connection's thread.
+  boost::asio::any_io_executor auth_executor;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -55,6 +58,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<bool> flush();
   boost::asio::awaitable<bool> start_tls();
   boost::asio::awaitable<void> commit();
+  boost::asio::awaitable<void> authenticate();
   void trace_receive(const smtp::AcceptedMessage& msg, std::size_t size, const config::Snapshot& snap,
                      const routing::Attribution& att);
 

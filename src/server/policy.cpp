@@ -100,9 +100,9 @@ smtp::AuthResult ServicePolicy::authenticate(const ConnectionFacts& conn, std::s
   auto snap = snapshot_();
   const config::Recipient* mailbox = mailbox_of(*snap, user);
   if (mailbox != nullptr && mailbox->password_hash.empty()) mailbox = nullptr;
-  // Known limitation: the hash is computed here, on the connection's io thread, which stalls every
-  // other session for its cost (~ms for SHA-512 crypt, tens of ms for yescrypt/bcrypt/argon2). A
-  // later change can hand verify_password() to a thread pool and resume the session afterwards.
+  // The hash costs ~ms (SHA-512 crypt) to tens of ms (yescrypt, bcrypt, argon2): the server calls this
+  // on its AUTH worker pool (ConnectionContext::auth_executor), never on a connection's io thread.
+  // Thread-safe: the snapshot source and the failure limiter are.
   const bool verified = auth::verify_password(
       password, mailbox != nullptr ? std::string_view(mailbox->password_hash) : std::string_view(kDummyHash));
   if (mailbox == nullptr || !verified) {

@@ -49,6 +49,9 @@ struct Server::Impl {
   std::unique_ptr<HeldMessages> held;           // `mailflow queue hold` markers
   std::unique_ptr<ServiceBackend> backend;      // what the admin API sees
   std::unique_ptr<ServicePolicy> policy;
+  // AUTH password checks (slow hashes by design) off the io thread; declared after `policy`, so it is
+  // joined before the policy its tasks use is destroyed.
+  std::unique_ptr<asio::thread_pool> auth_pool;
   std::unique_ptr<asio::thread_pool> delivery_pool;
   // Outbound delivery: its own single-threaded io_context (the engine's and resolver's strand).
   asio::io_context outbound_io{1};
@@ -123,6 +126,7 @@ Result<std::unique_ptr<Server>> Server::create(std::shared_ptr<const config::Sna
   auto source = [raw] { return raw->current(); };
   impl->policy = std::make_unique<ServicePolicy>(source, *impl->spool);
   impl->delivery_pool = std::make_unique<asio::thread_pool>(2);
+  impl->auth_pool = std::make_unique<asio::thread_pool>(2);
   auto client_ctx = tls::make_client_context(svc.tls ? &*svc.tls : nullptr);
   if (!client_ctx) return client_ctx.error();
   impl->tracker = std::make_unique<delivery::Tracker>(*impl->spool, source, system_clock(), *impl->trace);
@@ -154,6 +158,7 @@ Result<std::unique_ptr<Server>> Server::create(std::shared_ptr<const config::Sna
   impl->conn_ctx.tls = tls_ctx;
   impl->conn_ctx.spool = impl->spool.get();
   impl->conn_ctx.policy = impl->policy.get();
+  impl->conn_ctx.auth_executor = impl->auth_pool->get_executor();
   impl->conn_ctx.trace = impl->trace.get();
   impl->conn_ctx.metrics = &impl->metrics;
   impl->tracker->set_metrics(&impl->metrics);

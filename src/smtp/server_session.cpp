@@ -85,10 +85,19 @@ struct ServerSession::Impl {
   Sasl sasl = Sasl::none;
   std::string sasl_user;           // AUTH LOGIN: the decoded user name until the password arrives
   std::uint32_t auth_failures = 0;  // 535 replies in this session
+  std::optional<Credentials> pending_auth;  // deferred_auth: awaiting take_credentials()
   bool more_input = false;         // input is buffered behind the command being handled
 
   void send(const Reply& r) { out += r.wire(); }
+  ~Impl() {
+    if (pending_auth) auth::wipe(pending_auth->password);
+    auth::wipe(sasl_user);
+  }
   void close_with(const Reply& r) {
+    if (pending_auth) {  // a timeout or shutdown while the driver checks the password
+      auth::wipe(pending_auth->password);
+      pending_auth.reset();
+    }
     send(r);
     action = Action::close;
     mode = Mode::command;
@@ -125,6 +134,7 @@ struct ServerSession::Impl {
   void on_sasl_response(std::string_view line, bool more_buffered);
   void finish_plain(std::string& message);
   void verify(std::string_view user, std::string& password);
+  void auth_outcome(const AuthResult& r);  // 235, or 454 / 535 (and the failure count)
   void auth_failed();
   void finish_data();
 };
@@ -419,8 +429,18 @@ void ServerSession::Impl::finish_plain(std::string& message) {
 }
 
 void ServerSession::Impl::verify(std::string_view user, std::string& password) {
+  if (opt.deferred_auth) {
+    pending_auth.emplace(Credentials{std::string(user), password});
+    auth::wipe(password);
+    action = Action::authenticate;  // what follows in `in` waits for auth_done()
+    return;
+  }
   AuthResult r = policy.authenticate(facts, user, password);
   auth::wipe(password);
+  auth_outcome(r);
+}
+
+void ServerSession::Impl::auth_outcome(const AuthResult& r) {
   if (r.status == AuthResult::Status::ok && !r.user.empty()) {
     facts.authenticated_user = std::move(r.user);
     return answer(auth_ok());
@@ -460,6 +480,24 @@ void ServerSession::feed(std::string_view bytes) {
 std::string ServerSession::take_output() { return std::exchange(impl_->out, std::string()); }
 
 ServerSession::Action ServerSession::action() const { return impl_->action; }
+
+Credentials ServerSession::take_credentials() {
+  Impl& s = *impl_;
+  if (s.action != Action::authenticate || !s.pending_auth) return {};
+  Credentials c = std::move(*s.pending_auth);
+  s.pending_auth.reset();
+  return c;
+}
+
+void ServerSession::auth_done(const AuthResult& result) {
+  Impl& s = *impl_;
+  if (s.action != Action::authenticate) return;
+  if (s.pending_auth) auth::wipe(s.pending_auth->password);
+  s.pending_auth.reset();
+  s.action = Action::read;
+  s.auth_outcome(result);
+  if (s.action == Action::read) s.process();  // commands pipelined behind AUTH PLAIN <response>
+}
 
 AcceptedMessage ServerSession::take_message() {
   Impl& s = *impl_;

@@ -17,7 +17,9 @@
 //  - Submission (ServerOptions::submission, R-SUB-1/2): AUTH PLAIN/LOGIN is offered and accepted only
 //    inside TLS (no plaintext credentials, RFC 4954 §4); MAIL needs TLS and then a successful AUTH.
 //    Every line of a SASL exchange obeys max_command_line; the session decodes the responses but never
-//    checks a password itself (Policy::authenticate) and never puts a credential into a reply.
+//    checks a password itself (Policy::authenticate) and never puts a credential into a reply. With
+//    ServerOptions::deferred_auth the check is the driver's Action::authenticate, so a slow password
+//    hash (argon2, yescrypt: tens of ms) runs off the connection's thread.
 // Thread: one session belongs to one connection's coroutine; not thread-safe.
 #pragma once
 
@@ -47,6 +49,16 @@ struct ServerOptions {
   // Told every 4xx/5xx reply to a client command (the service counts them by reason in
   // mailflow_rejects_total); empty = nobody listens. Called on the session's thread.
   std::function<void(const Reply&)> on_refusal;
+  // false: Policy::authenticate is called inside feed(). true: a complete AUTH becomes
+  // Action::authenticate — take_credentials(), check them anywhere, then auth_done().
+  bool deferred_auth = false;
+};
+
+// The credentials of an AUTH exchange awaiting its check (Action::authenticate). The driver wipes
+// `password` (auth::wipe) once it is checked.
+struct Credentials {
+  std::string user;
+  std::string password;
 };
 
 // The outcome of Policy::authenticate.
@@ -106,6 +118,7 @@ class ServerSession {
     commit,     // take_message(), make it durable, then commit_done()
     start_tls,  // write the pending output (220 Ready), run the handshake, then tls_started()/tls_failed()
     close,      // write the pending output, then close the connection
+    authenticate,  // (deferred_auth) take_credentials(), Policy::authenticate them, then auth_done()
   };
 
   ServerSession(ServerOptions options, Policy& policy, SessionEnv env, ConnectionFacts facts);
@@ -122,6 +135,11 @@ class ServerSession {
   std::string take_output();
   Action action() const;
 
+  Credentials take_credentials();           // valid once when action() == authenticate
+  // The outcome of the check: 235, 535 or 454 as the synchronous path answers; input buffered
+  // meanwhile (PLAIN with an initial response may be followed by pipelined commands) runs after it.
+  // Ignored unless action() == authenticate (a timeout or shutdown closed the session meanwhile).
+  void auth_done(const AuthResult& result);
   AcceptedMessage take_message();           // valid once when action() == commit
   void commit_done(const Result<void>& r);  // 250 2.0.0 Ok: queued as ID, or 451 4.3.0 + reason
   void tls_started(const TlsInfo& info);    // clears buffered plaintext and all EHLO/transaction state

@@ -146,6 +146,11 @@ class Driver {
         case ServerSession::Action::close:
           closed_ = true;
           break;
+        case ServerSession::Action::authenticate: {  // deferred_auth is off here; complete it anyway
+          Credentials c = s_.take_credentials();
+          s_.auth_done(policy_.authenticate(s_.facts(), c.user, c.password));
+          break;
+        }
       }
     }
   }

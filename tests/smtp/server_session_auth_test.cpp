@@ -82,12 +82,17 @@ const std::string kEhloBase =
     "250-mx.test.example Hello client.example [192.0.2.10]\n250-PIPELINING\n250-SIZE 36700160\n"
     "250-8BITMIME\n250-ENHANCEDSTATUSCODES\n250-SMTPUTF8\n";
 
-// Drives a session like test::Harness (which is bound to FakePolicy), with an AuthPolicy.
+// Drives a session like test::Harness (which is bound to FakePolicy), with an AuthPolicy. By default
+// the password check is deferred to the driver (ServerOptions::deferred_auth, as the server runs it)
+// and completed at once; `Check::manual` stops at Action::authenticate instead ("[authenticate]").
+enum class Check { deferred, manual, inline_ };
+
 class AuthSession {
  public:
-  explicit AuthSession(bool submission = true) {
+  explicit AuthSession(bool submission = true, Check check = Check::deferred) : check_(check) {
     ServerOptions o = test::test_options();
     o.submission = submission;
+    o.deferred_auth = check != Check::inline_;
     ConnectionFacts f = test::test_facts();
     f.listener = submission ? "submission" : "inbound";
     session_ = std::make_unique<ServerSession>(o, policy, test::fixed_env(ids_), f);
@@ -137,17 +142,27 @@ class AuthSession {
           t += "[close]\n";
           closed = true;
           break;
+        case ServerSession::Action::authenticate: {
+          if (check_ == Check::manual) return t + "[authenticate]\n";
+          Credentials c = session_->take_credentials();
+          ++deferred_checks;
+          session_->auth_done(policy.authenticate(session_->facts(), c.user, c.password));
+          break;
+        }
       }
     }
     return t;
   }
   const ConnectionFacts& facts() const { return session_->facts(); }
+  ServerSession& session() { return *session_; }
+  int deferred_checks = 0;
 
   AuthPolicy policy;
   bool closed = false;
   std::vector<AcceptedMessage> committed;
 
  private:
+  Check check_;
   std::shared_ptr<int> ids_ = std::make_shared<int>(0);
   std::unique_ptr<ServerSession> session_;
 };
@@ -483,6 +498,66 @@ TEST(R_SUB_2_SessionSender, AnotherUsersAddressRefused) {
   EXPECT_EQ(s.send("MAIL FROM:<julie@contoso.test>\r\n"), "553 5.7.1 Sender address rejected: not owned by user\n");
   EXPECT_EQ(s.policy.mail_seen_user, "david@contoso.test");
   EXPECT_EQ(s.send("MAIL FROM:<DAVID@contoso.test>\r\n"), "250 2.1.0 Sender OK\n");  // case-insensitive
+}
+
+// -- Deferred password checks (ServerOptions::deferred_auth): the server runs Policy::authenticate on
+// a worker pool so a slow hash never stalls the io thread.
+
+TEST(R_SUB_1_DeferredAuth, TheCheckWaitsForTheDriverAndPipelinedCommandsRunAfterIt) {
+  AuthSession s(true, Check::manual);
+  s.tls_ehlo();
+  // RFC 4954 §4: AUTH PLAIN with an initial response may be followed by pipelined commands.
+  EXPECT_EQ(s.send(kAuthDavid + kMailDavid), "[authenticate]\n");
+  EXPECT_EQ(s.session().action(), ServerSession::Action::authenticate);
+  EXPECT_EQ(s.facts().authenticated_user, "");
+  s.session().feed("RCPT TO:<julie@contoso.test>\r\n");  // buffered too: nothing is answered yet
+  EXPECT_EQ(s.session().take_output(), "");
+  Credentials c = s.session().take_credentials();
+  EXPECT_EQ(c.user, "david@contoso.test");
+  EXPECT_EQ(c.password, "s3cret");
+  EXPECT_EQ(s.session().take_credentials().user, "") << "handed out once";
+  s.session().auth_done(s.policy.authenticate(s.facts(), c.user, c.password));
+  const std::string out = test::format_output(s.session().take_output());
+  EXPECT_EQ(out.substr(0, kOk235.size()), kOk235) << out;
+  EXPECT_NE(out.find("250 2.1.0"), std::string::npos) << "the pipelined MAIL runs after the 235: " << out;
+  EXPECT_NE(out.find("250 2.1.5"), std::string::npos) << out;
+  EXPECT_EQ(s.facts().authenticated_user, "david@contoso.test");
+  EXPECT_EQ(s.policy.mail_seen_user, "david@contoso.test");
+}
+
+TEST(R_SUB_1_DeferredAuth, FailuresAreAnsweredAndCountedAsInline) {
+  AuthSession s(true, Check::manual);
+  s.tls_ehlo();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(s.send(kAuthWrong), "[authenticate]\n");
+    Credentials c = s.session().take_credentials();
+    s.session().auth_done(s.policy.authenticate(s.facts(), c.user, c.password));
+    const std::string out = s.drive();
+    EXPECT_EQ(out.substr(0, kBad535.size()), kBad535) << "attempt " << i << ": " << out;
+  }
+  EXPECT_TRUE(s.closed) << "the third failure closes the session, as without deferral";
+}
+
+TEST(R_SUB_1_DeferredAuth, ATimeoutWhileCheckingClosesAndTheLateResultIsIgnored) {
+  AuthSession s(true, Check::manual);
+  s.tls_ehlo();
+  EXPECT_EQ(s.send(kAuthDavid), "[authenticate]\n");
+  s.session().timeout();  // the connection's deadline passed while the pool was busy
+  EXPECT_EQ(s.session().action(), ServerSession::Action::close);
+  EXPECT_EQ(s.session().take_credentials().user, "") << "wiped and dropped at close";
+  s.session().auth_done(AuthResult{AuthResult::Status::ok, "david@contoso.test"});
+  EXPECT_EQ(s.facts().authenticated_user, "");
+  EXPECT_EQ(s.session().action(), ServerSession::Action::close);
+}
+
+TEST(R_SUB_1_DeferredAuth, EveryAuthOfThisSuiteWentThroughTheDeferredPathAndInlineStillWorks) {
+  AuthSession deferred;
+  deferred.logged_in();
+  EXPECT_EQ(deferred.deferred_checks, 1);
+  AuthSession inline_check(true, Check::inline_);
+  inline_check.logged_in();
+  EXPECT_EQ(inline_check.deferred_checks, 0);
+  EXPECT_EQ(inline_check.facts().authenticated_user, "david@contoso.test");
 }
 
 }  // namespace

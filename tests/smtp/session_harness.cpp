@@ -105,6 +105,12 @@ std::string Harness::drive() {
         t += "[close]\n";
         closed = true;
         break;
+      case ServerSession::Action::authenticate: {  // only with ServerOptions::deferred_auth
+        Credentials c = session_->take_credentials();
+        t += "[authenticate]\n";
+        session_->auth_done(policy_.authenticate(session_->facts(), c.user, c.password));
+        break;
+      }
     }
   }
   return t;
