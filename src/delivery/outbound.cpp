@@ -2,6 +2,7 @@
 #include "routing/edits.hpp"
 
 #include "delivery/client_connection.hpp"
+#include "delivery/host_resolution.hpp"
 #include "metrics/service_metrics.hpp"
 
 #include "queue/queue.hpp"
@@ -267,42 +268,32 @@ asio::awaitable<void> OutboundEngine::Impl::wake_loop() {
 asio::awaitable<void> OutboundEngine::Impl::resolve_name(const std::string& name, std::uint16_t port, bool via_mx,
                                                          std::vector<Target>& out, std::string& error,
                                                          bool& permanent) {
-  std::vector<std::string> names;
-  if (via_mx) {
-    auto mx = co_await resolver.mx(name);
-    switch (mx.status) {
-      case dns::Status::ok: {
-        std::vector<std::pair<std::uint16_t, std::string>> recs;
-        for (auto& r : mx.records) recs.emplace_back(r.preference, r.host);
-        names = routing::order_mx(std::move(recs), rng);
-        break;
-      }
-      case dns::Status::nodata:
-        names.push_back(name);  // implicit MX (RFC 5321 §5.1)
-        break;
-      case dns::Status::null_mx:
-        error = "5.1.10|" + name + " does not accept mail (null MX)";
-        permanent = true;
-        co_return;
-      case dns::Status::nxdomain:
-        error = "5.4.4|Unable to route: " + name + " does not exist (NXDOMAIN)";
-        permanent = true;
-        co_return;
-      case dns::Status::temp_fail:
-        error = "4.4.3|DNS lookup of MX " + name + " failed: " + mx.error;
-        co_return;
-    }
-  } else {
-    names.push_back(name);
+  auto r = co_await resolve_host_name(resolver, name, via_mx, rng);
+  switch (r.mx_status) {
+    case dns::Status::ok:
+    case dns::Status::nodata:  // implicit MX (RFC 5321 §5.1): r.hosts is the name itself
+      break;
+    case dns::Status::null_mx:
+      error = "5.1.10|" + name + " does not accept mail (null MX)";
+      permanent = true;
+      co_return;
+    case dns::Status::nxdomain:
+      error = "5.4.4|Unable to route: " + name + " does not exist (NXDOMAIN)";
+      permanent = true;
+      co_return;
+    case dns::Status::temp_fail:
+      error = "4.4.3|DNS lookup of MX " + name + " failed: " + r.mx_error;
+      co_return;
   }
-  for (const auto& n : names) {
-    auto a = co_await resolver.addresses(n);
+  for (const auto& h : r.hosts) {
+    const std::string& n = h.name;
+    const dns::AddressAnswer& a = h.answer;
     if (a.status == dns::Status::ok) {
       for (const auto& ip : a.addresses) out.push_back(Target{n, ip, port});
     } else if (error.empty() || error.starts_with("5")) {
       if (a.status == dns::Status::temp_fail) {
         error = "4.4.3|DNS lookup of " + n + " failed: " + a.error;
-      } else if (names.size() == 1) {
+      } else if (r.hosts.size() == 1) {
         error = "5.4.4|Unable to route: no address for " + n + " (" + dns::to_string(a.status) + ")";
         permanent = !via_mx || n == name;
       } else {

@@ -3,6 +3,7 @@
 // connection's TlsAttempt) and writes down what it saw.
 #include "delivery/probe.hpp"
 
+#include "delivery/host_resolution.hpp"
 #include "smtp/client_session.hpp"
 #include "smtp/received.hpp"
 
@@ -11,7 +12,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <map>
 #include <sstream>
 
 namespace mf::delivery {
@@ -203,32 +203,22 @@ bool ProbeReport::can_deliver() const {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Name resolution, as OutboundEngine::Impl::targets() / resolve_name() do it.
+// Name resolution: the engine's own core (host_resolution.hpp), walked as OutboundEngine::Impl::targets() does.
 
 namespace {
 
 asio::awaitable<void> resolve_name(dns::Resolver& resolver, const std::string& name, std::uint16_t port,
                                    std::mt19937& rng, ProbeResolution& out) {
-  std::vector<std::string> names;
-  auto mx = co_await resolver.mx(name);
-  switch (mx.status) {
+  auto r = co_await resolve_host_name(resolver, name, /*via_mx=*/true, rng);
+  switch (r.mx_status) {
     case dns::Status::ok: {
-      std::vector<std::pair<std::uint16_t, std::string>> recs;
-      std::map<std::string, std::uint16_t> pref;
-      for (const auto& r : mx.records) {
-        recs.emplace_back(r.preference, r.host);
-        auto it = pref.find(r.host);
-        if (it == pref.end() || r.preference < it->second) pref[r.host] = r.preference;
-      }
-      names = routing::order_mx(std::move(recs), rng);
       std::vector<std::string> shown;
-      for (const auto& n : names) shown.push_back(std::to_string(pref[n]) + " " + n);
+      for (const auto& h : r.hosts) shown.push_back(std::to_string(h.preference) + " " + h.name);
       out.steps.push_back(ProbeStep{"MX", StepStatus::ok, name + ": " + join(shown, ", ")});
       break;
     }
     case dns::Status::nodata:
       out.steps.push_back(ProbeStep{"MX", StepStatus::info, name + ": no MX records: its A/AAAA records are used"});
-      names.push_back(name);
       break;
     case dns::Status::null_mx:
       out.steps.push_back(ProbeStep{"MX", StepStatus::failed,
@@ -238,11 +228,12 @@ asio::awaitable<void> resolve_name(dns::Resolver& resolver, const std::string& n
       out.steps.push_back(ProbeStep{"MX", StepStatus::failed, name + ": NXDOMAIN: the name does not exist"});
       co_return;
     case dns::Status::temp_fail:
-      out.steps.push_back(ProbeStep{"MX", StepStatus::failed, name + ": lookup failed: " + mx.error});
+      out.steps.push_back(ProbeStep{"MX", StepStatus::failed, name + ": lookup failed: " + r.mx_error});
       co_return;
   }
-  for (const auto& n : names) {
-    auto a = co_await resolver.addresses(n);
+  for (const auto& h : r.hosts) {
+    const std::string& n = h.name;
+    const dns::AddressAnswer& a = h.answer;
     if (a.status == dns::Status::ok) {
       std::vector<std::string> ips;
       for (const auto& ip : a.addresses) {
