@@ -1,4 +1,7 @@
-#include "delivery/outbound.hpp"
+// delivery/outbound.cpp — the outbound engine (outbound.hpp): scheduling, connections to next hops,
+// transactions and their outcomes. Queue control for the admin API is in outbound_queue.cpp; the
+// shared private state in outbound_impl.hpp.
+#include "delivery/outbound_impl.hpp"
 #include "routing/edits.hpp"
 
 #include "delivery/client_connection.hpp"
@@ -29,7 +32,6 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
-#include <future>
 #include <map>
 #include <random>
 #include <set>
@@ -45,86 +47,7 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-// Why no target list could be built: permanent (NXDOMAIN, null MX, own address) or temporary.
-struct HostFailure {
-  bool permanent = false;
-  std::string status;  // enhanced code
-  std::string text;
-};
-
-
-}  // namespace
-
-struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
-  asio::any_io_executor executor;
-  spool::Spool& spool;
-  Tracker& tracker;
-  SnapshotSource snapshot;
-  dns::Resolver& resolver;
-  const Clock& clock;
-  std::shared_ptr<asio::ssl::context> tls_client;
-  Options options;
-  trace::Sink& trace_sink;
-  OutboundStats stats;
-  metrics::ServiceMetrics* metrics = nullptr;
-
-  // Engine state: touched only on `executor`.
-  queue::WaitQueue waiting;
-  queue::ReadyQueues ready;
-  std::map<std::string, OutboundWork> work;     // job key (message id | hop key) → payload
-  std::map<std::string, routing::NextHop> hops;  // hop key → next hop
-  std::map<std::string, std::string> last_error;  // job key → last temporary error
-  std::set<std::string> held_ids;                  // message ids on hold (admin)
-  std::map<std::string, queue::Job> held_jobs;     // job key → job set aside while held
-  routing::RoundRobin round_robin;
-  std::mt19937 rng{std::random_device{}()};
-  std::vector<IpAddress> local_addresses = interface_addresses();
-  asio::steady_timer timer;
-  bool stopping = false;
-  // Connections with nothing to send, waiting up to options.idle_time for their hop's next job.
-  struct IdleWaiter {
-    asio::steady_timer timer;
-    bool woken = false;  // cancelled because work arrived (not by stop() or the idle time)
-  };
-  std::map<std::string, std::vector<IdleWaiter*>> idle;  // hop key → waiting connections
-
-  Impl(asio::any_io_executor ex, spool::Spool& s, Tracker& t, SnapshotSource snap, dns::Resolver& r,
-       const Clock& c, std::shared_ptr<asio::ssl::context> tls, Options o, trace::Sink& trace)
-      : executor(ex), spool(s), tracker(t), snapshot(std::move(snap)), resolver(r), clock(c),
-        tls_client(std::move(tls)), options(o), trace_sink(trace), ready(10000, o.connections_per_hop), timer(ex) {}
-
-  void add(OutboundWork w);
-  asio::awaitable<void> add_by_mx_site(OutboundWork w);
-  void add_keyed(OutboundWork w, const std::string& hop_key);
-  void kick();
-  void promote_due();
-  // Wakes idle connections of hops that have ready jobs (one per job).
-  void wake_idle();
-  // Parks a connection of `hop_key` until a job arrives (true) or the idle time passes or the engine
-  // stops (false).
-  asio::awaitable<bool> wait_for_work(const std::string& hop_key);
-  asio::awaitable<void> wake_loop();
-  asio::awaitable<void> connection(std::string hop_key);
-  asio::awaitable<std::variant<std::vector<Target>, HostFailure>> targets(const routing::NextHop& hop);
-  asio::awaitable<void> resolve_name(const std::string& name, std::uint16_t port, bool via_mx,
-                                     std::vector<Target>& out, std::string& error, bool& permanent);
-  // `remote_host`: the last host that answered (for the trace's DEFER events), "" when none did.
-  asio::awaitable<void> finish_job(queue::Job job, std::vector<RecipientOutcome> final_outcomes,
-                                   std::vector<OutboundRecipient> remaining, std::string error,
-                                   std::string remote_host = {});
-  // Queues `job` for its next attempt, or sets it aside when its message is on hold.
-  void park(queue::Job job);
-  std::vector<std::string> keys_of(const std::string& message_id) const;
-  template <typename F>
-  auto on_engine(F f) -> decltype(f());
-  void trace_defer(const OutboundWork& w, const std::vector<OutboundRecipient>& remaining, const std::string& error,
-                   const std::string& remote_host, std::size_t attempts);
-};
-
-namespace {
-
 std::string job_key(const std::string& id, const std::string& hop) { return id + "|" + hop; }
-
 
 }  // namespace
 
@@ -190,13 +113,6 @@ void OutboundEngine::Impl::park(queue::Job job) {
   waiting.push(std::move(job));
 }
 
-std::vector<std::string> OutboundEngine::Impl::keys_of(const std::string& message_id) const {
-  std::vector<std::string> out;
-  for (const auto& [key, w] : work) {
-    if (w.message_id == message_id) out.push_back(key);
-  }
-  return out;
-}
 
 // Moves due jobs into the ready queues and opens connections for hops with work and a free slot.
 void OutboundEngine::Impl::promote_due() {
@@ -667,216 +583,5 @@ void OutboundEngine::stop() {
 const OutboundStats& OutboundEngine::stats() const { return impl_->stats; }
 
 void OutboundEngine::set_metrics(metrics::ServiceMetrics* metrics) { impl_->metrics = metrics; }
-
-// Runs f on the engine's executor and waits for its result (admin calls come from another thread).
-// The task is shared with the handler: when the engine never runs it (stopped, or destroyed with the
-// handler queued) the caller gets an exception instead of waiting forever, and a late run touches
-// nothing of the caller's.
-template <typename F>
-auto OutboundEngine::Impl::on_engine(F f) -> decltype(f()) {
-  auto task = std::make_shared<std::packaged_task<decltype(f())()>>(std::move(f));
-  auto result = task->get_future();
-  asio::post(executor, [task] { (*task)(); });
-  if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-    throw std::runtime_error("the delivery engine did not answer within 30 s");
-  }
-  return result.get();
-}
-
-std::vector<QueueEntry> OutboundEngine::queue_entries() {
-  return impl_->on_engine([impl = impl_.get()] {
-    std::vector<QueueEntry> out;
-    std::set<std::string> seen;
-    auto entry = [&](const std::string& key, const queue::Job* job, bool held) {
-      auto it = impl->work.find(key);
-      if (it == impl->work.end()) return;
-      const OutboundWork& w = it->second;
-      QueueEntry e;
-      e.message_id = w.message_id;
-      e.sender = w.envelope.sender ? w.envelope.sender->str() : std::string();
-      e.received_at = w.received_at;
-      e.organization = w.trace_info.organization;
-      e.size = w.size;
-      e.hop = w.hop;
-      e.hop_key = job != nullptr ? job->hop_key : w.hop.key();
-      for (const auto& r : w.recipients) e.recipients.push_back(r.address);
-      if (job != nullptr) {
-        e.attempts = job->attempts;
-        if (!held) e.due = job->due;
-      }
-      e.held = held;
-      e.active = job == nullptr;
-      if (auto le = impl->last_error.find(key); le != impl->last_error.end()) e.last_error = le->second;
-      seen.insert(key);
-      out.push_back(std::move(e));
-    };
-    for (const auto& job : impl->waiting.jobs()) entry(job.message_id, &job, false);
-    for (const auto& [key, job] : impl->held_jobs) entry(key, &job, true);
-    for (const auto& [key, w] : impl->work) {
-      if (!seen.contains(key)) entry(key, nullptr, false);
-    }
-    return out;
-  });
-}
-
-QueueChange OutboundEngine::retry(const std::string& message_id) {
-  return impl_->on_engine([impl = impl_.get(), message_id] {
-    QueueChange c;
-    std::vector<std::string> keys;
-    if (message_id.empty()) {
-      for (const auto& job : impl->waiting.jobs()) keys.push_back(job.message_id);
-    } else {
-      keys = impl->keys_of(message_id);
-    }
-    const auto now = impl->clock.now();
-    for (const auto& key : keys) {
-      for (auto& job : impl->waiting.take_message(key)) {
-        job.due = now;
-        impl->waiting.push(std::move(job));
-        ++c.jobs;
-      }
-    }
-    if (c.jobs > 0) impl->kick();
-    return c;
-  });
-}
-
-QueueChange OutboundEngine::hold(const std::string& message_id) {
-  return impl_->on_engine([impl = impl_.get(), message_id] {
-    QueueChange c;
-    impl->held_ids.insert(message_id);
-    for (const auto& key : impl->keys_of(message_id)) {
-      auto jobs = impl->waiting.take_message(key);
-      if (jobs.empty() && !impl->held_jobs.contains(key)) ++c.active;
-      for (auto& job : jobs) {
-        impl->held_jobs.insert_or_assign(key, std::move(job));
-        ++c.jobs;
-      }
-    }
-    return c;
-  });
-}
-
-QueueChange OutboundEngine::release(const std::string& message_id) {
-  return impl_->on_engine([impl = impl_.get(), message_id] {
-    QueueChange c;
-    impl->held_ids.erase(message_id);
-    const auto now = impl->clock.now();
-    for (auto it = impl->held_jobs.begin(); it != impl->held_jobs.end();) {
-      auto w = impl->work.find(it->first);
-      if (w == impl->work.end() || w->second.message_id == message_id) {
-        if (w != impl->work.end()) {
-          queue::Job job = std::move(it->second);
-          job.due = now;
-          impl->waiting.push(std::move(job));
-          ++c.jobs;
-        }
-        it = impl->held_jobs.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    if (c.jobs > 0) impl->kick();
-    return c;
-  });
-}
-
-asio::awaitable<QueueChange> OutboundEngine::remove_async(std::string message_id) {
-  auto impl = impl_;
-  QueueChange c;
-  const auto keys = impl->keys_of(message_id);
-  // Refuse while any job of the message is on a connection: its outcome is on the way.
-  for (const auto& key : keys) {
-    if (!impl->held_jobs.contains(key) && !impl->waiting.contains(key)) ++c.active;
-  }
-  if (c.active > 0) co_return c;
-  // Take the jobs out of every queue first (no connection can start them while the outcome is
-  // written), record the recipients as finished, and only then forget the work: if the spool write
-  // fails the jobs go back where they were and the caller hears of it.
-  std::vector<std::pair<queue::Job, bool>> parked;  // job, was held
-  for (const auto& key : keys) {
-    for (auto& job : impl->waiting.take_message(key)) parked.emplace_back(std::move(job), false);
-    if (auto h = impl->held_jobs.find(key); h != impl->held_jobs.end()) {
-      parked.emplace_back(std::move(h->second), true);
-      impl->held_jobs.erase(h);
-    }
-  }
-  std::vector<RecipientOutcome> outcomes;
-  std::map<std::string, std::size_t> recorded;  // job key → recipients recorded
-  for (const auto& key : keys) {
-    auto it = impl->work.find(key);
-    if (it == impl->work.end()) continue;
-    const OutboundWork& w = it->second;
-    recorded[key] = w.recipients.size();
-    for (const auto& r : w.recipients) {
-      RecipientOutcome o;
-      o.index = r.index;
-      o.address = r.address;
-      o.delivered = true;  // finished without an NDR
-      o.dropped = true;
-      o.status = "2.0.0";
-      o.diagnostic = "deleted by administrator";
-      o.copy_id = r.copy_id;
-      o.connector = w.hop.connector;
-      o.next_hop = w.hop.key();
-      for (const auto& a : w.aliases) {
-        if (a.index != o.index || !(a.address == o.address)) continue;
-        RecipientOutcome dup = o;
-        dup.index = a.also;
-        outcomes.push_back(std::move(dup));
-      }
-      outcomes.push_back(std::move(o));
-    }
-  }
-  const bool ok = outcomes.empty() || co_await impl->tracker.record(message_id, std::move(outcomes));
-  if (!ok) {
-    for (auto& [job, was_held] : parked) {
-      if (was_held) {
-        std::string key = job.message_id;
-        impl->held_jobs.insert_or_assign(std::move(key), std::move(job));
-      } else {
-        impl->waiting.push(std::move(job));
-      }
-    }
-    c.failed = true;
-    co_return c;
-  }
-  impl->held_ids.erase(message_id);
-  for (const auto& [key, n] : recorded) {
-    auto it = impl->work.find(key);
-    if (it == impl->work.end()) continue;
-    auto& todo = it->second.recipients;
-    // Recipients handed over while the outcome was written (a resubmission) stay queued.
-    todo.erase(todo.begin(), todo.begin() + static_cast<std::ptrdiff_t>(std::min(n, todo.size())));
-    if (!todo.empty()) {
-      for (auto& [job, was_held] : parked) {
-        if (job.message_id == key) impl->park(std::move(job));
-      }
-      continue;
-    }
-    impl->last_error.erase(key);
-    impl->work.erase(it);
-    ++c.jobs;
-  }
-  spdlog::info("event=deleted {} jobs={}", kv("id", message_id), c.jobs);
-  co_return c;
-}
-
-QueueChange OutboundEngine::remove(const std::string& message_id) {
-  auto promise = std::make_shared<std::promise<QueueChange>>();
-  auto result = promise->get_future();
-  asio::co_spawn(impl_->executor, remove_async(message_id),
-                 [promise](std::exception_ptr e, QueueChange c) {
-                   if (e) {
-                     promise->set_exception(e);
-                   } else {
-                     promise->set_value(c);
-                   }
-                 });
-  if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-    throw std::runtime_error("the delivery engine did not answer within 30 s");
-  }
-  return result.get();
-}
 
 }  // namespace mf::delivery
