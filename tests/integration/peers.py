@@ -456,6 +456,12 @@ class SmtpSink:
         self.wait_for(lambda s: s._connections >= n, timeout)
         return self.connections
 
+    def wait_for_sessions_ended(self, timeout=10.0):
+        """.sessions once every connection so far has ended: a session's helo/tls/end fields are
+        filled in when it closes, which can be just after the client has exited."""
+        self.wait_for(lambda s: all(r["end"] is not None for r in s._sessions), timeout)
+        return self.sessions
+
     def stop(self):
         if self._stop.is_set():
             return
