@@ -36,8 +36,9 @@
 // Each decision benchmark runs twice: ".../queries:65536" (the SPEC figure: random recipients over
 // the whole 1M directory, so nearly every look-up misses the CPU caches and TLB) and
 // ".../queries:256" (a hot set that stays cached: the instruction cost alone).
-// Diagnostics: BM_IndexLookupStd / BM_IndexLookupFlat (the recipients index alone, as std::
-// unordered_map and as a boost::unordered_flat_map prototype), BM_MemoryLatency (one dependent
+// Diagnostics: BM_IndexLookupStd / BM_IndexLookupFlat / BM_IndexLookupInline (the recipients index
+// alone: std::string keys in a std::unordered_map and in a boost::unordered_flat_map, and the index
+// mailflow uses, keys inside the slots), BM_MemoryLatency (one dependent
 // random load over 512 MB: the price of a cache + TLB miss on this machine), BM_AddressParse.
 #include "config/config.hpp"
 #include "config/snapshot.hpp"
@@ -61,6 +62,7 @@
 #include <iostream>
 #include <malloc.h>
 #include <memory>
+#include <unordered_map>
 #include <random>
 #include <string>
 #include <unistd.h>
@@ -211,7 +213,7 @@ std::unique_ptr<Big> build(std::size_t orgs, std::size_t per) {
           r.members.push_back(addr("someone@outside" + std::to_string(i) + ".example"));
           break;
       }
-      const config::RecipientRef self{i, o.recipients.size()};
+      const config::RecipientRef self{static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(o.recipients.size())};
       s.recipients.emplace(r.address.key(), self);
       for (const auto& p : r.proxy_addresses) s.recipients.emplace(p.key(), self);
       o.recipients.push_back(std::move(r));
@@ -242,6 +244,7 @@ std::unique_ptr<Big> build(std::size_t orgs, std::size_t per) {
               config::TlsSettings::encryption_only);
     connector("Default", config::DomainPattern::Kind::any, "", {"relay.hub.example", "relay2.hub.example"},
               config::TlsSettings::opportunistic);
+    o.cmt_connector = config::find_cmt_connector(o);  // as the loader derives it
   }
   big->build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   big->rss_after_kb = proc_status_kb("VmRSS");
@@ -439,43 +442,58 @@ BENCHMARK(BM_AddressParse);
 
 // --- Diagnostics: where the time of a cold decision goes -----------------------------------------
 
-// The recipients index alone (Address::key() + find), as config::Snapshot holds it
-// (std::unordered_map: bucket array -> node -> key text, each a dependent cache miss) ...
-void BM_IndexLookupStd(benchmark::State& state) {
-  const config::Snapshot& snap = big().snap;
+// The recipients index alone, three ways, over the same 1M-recipient snapshot: keys as std::string
+// in a node-based std::unordered_map (bucket array -> node -> key text, each a dependent cache
+// miss) and in an open-addressing boost::unordered_flat_map (group -> slot -> key text), both with
+// Address::key() allocating the look-up key; and the index mailflow uses (config::RecipientIndex:
+// the key inside the slot, looked up without allocating), via Snapshot::find_recipient.
+template <typename Map>
+void index_lookup(benchmark::State& state, const Map& map) {
   const auto& q = recipient_queries();
   std::size_t i = 0, hits = 0;
   for (auto _ : state) {
-    auto it = snap.recipients.find(q[i++ & (kQueries - 1)].key());
-    hits += it != snap.recipients.end();
+    auto it = map.find(q[i++ & (kQueries - 1)].key());
+    hits += it != map.end();
     benchmark::DoNotOptimize(it);
   }
   add_counters(state);
   state.counters["hit_pct"] = 100.0 * static_cast<double>(hits) / static_cast<double>(state.iterations());
+}
+
+void BM_IndexLookupStd(benchmark::State& state) {
+  static const auto map = [] {
+    std::unordered_map<std::string, config::RecipientRef> m;
+    big().snap.recipients.for_each([&](std::string_view k, const config::RecipientRef& v) { m.emplace(k, v); });
+    return m;
+  }();
+  index_lookup(state, map);
 }
 BENCHMARK(BM_IndexLookupStd);
 
-// ... and the same keys in an open-addressing table (boost::unordered_flat_map, Boost 1.81, already
-// a dependency): a prototype of a faster index, not what mailflow uses.
 void BM_IndexLookupFlat(benchmark::State& state) {
-  const config::Snapshot& snap = big().snap;
-  static const auto flat = [&] {
+  static const auto map = [] {
     boost::unordered_flat_map<std::string, config::RecipientRef> m;
-    m.reserve(snap.recipients.size());
-    for (const auto& [k, v] : snap.recipients) m.emplace(k, v);
+    m.reserve(big().snap.recipients.size());
+    big().snap.recipients.for_each([&](std::string_view k, const config::RecipientRef& v) { m.emplace(k, v); });
     return m;
   }();
+  index_lookup(state, map);
+}
+BENCHMARK(BM_IndexLookupFlat);
+
+void BM_IndexLookupInline(benchmark::State& state) {
+  const config::Snapshot& snap = big().snap;
   const auto& q = recipient_queries();
   std::size_t i = 0, hits = 0;
   for (auto _ : state) {
-    auto it = flat.find(q[i++ & (kQueries - 1)].key());
-    hits += it != flat.end();
-    benchmark::DoNotOptimize(it);
+    const config::Recipient* r = snap.find_recipient(q[i++ & (kQueries - 1)]);
+    hits += r != nullptr;
+    benchmark::DoNotOptimize(r);
   }
   add_counters(state);
   state.counters["hit_pct"] = 100.0 * static_cast<double>(hits) / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_IndexLookupFlat);
+BENCHMARK(BM_IndexLookupInline);
 
 // Calibration: one dependent random load over a 512 MB array (a pointer chase), i.e. the price of
 // one cache + TLB miss on this machine. A cold routing decision costs roughly this many of them.

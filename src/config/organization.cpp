@@ -116,6 +116,7 @@ void parse_organization(const Ctx& ctx, const YAML::Node& node, const Path& path
   parse_outbound_connectors(ctx, m, state, index);
   parse_inbound_connectors(ctx, m, state, index);
   parse_transport_rules(ctx, m, state, index);
+  state.snap.organizations[index].cmt_connector = find_cmt_connector(state.snap.organizations[index]);
   const auto& inbound = state.snap.organizations[index].inbound_connectors;
   for (std::size_t c = 0; c < inbound.size(); ++c) {
     if (inbound[c].connector_type == ConnectorType::on_premises) state.snap.on_premises_inbound.push_back({index, c});

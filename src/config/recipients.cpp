@@ -38,12 +38,12 @@ bool looks_like_password_hash(std::string_view h) {
 
 void index_address(const Ctx& ctx, const Located& l, const Path& p, const Address& a, State& state,
                    const RecipientRef& self) {
-  auto [it, fresh] = state.snap.recipients.emplace(a.key(), self);
+  auto [existing, fresh] = state.snap.recipients.emplace(a.key(), self);
   if (fresh) return;
-  const bool same = it->second.org == self.org && it->second.recipient == self.recipient;
+  const bool same = existing->org == self.org && existing->recipient == self.recipient;
   ctx.error(l.line, l.column, p,
             "address '" + a.str() + "' is already used by " +
-                (same ? std::string("this recipient") : state.describe(it->second)));
+                (same ? std::string("this recipient") : state.describe(*existing)));
 }
 
 // Tenant isolation: a directory address (mailbox, mail_user, group, and every proxy address) must be
@@ -72,7 +72,7 @@ std::optional<Address> parse_address(const Ctx& ctx, const Located& l, const Pat
 // Validates one recipient, appends it to the organization and indexes its addresses.
 void add_recipient(const Ctx& ctx, const RawRecipient& raw, const Path& p, State& state, std::size_t org_index) {
   Organization& org = state.snap.organizations[org_index];
-  const RecipientRef self{org_index, org.recipients.size()};
+  const RecipientRef self{static_cast<std::uint32_t>(org_index), static_cast<std::uint32_t>(org.recipients.size())};
   Recipient r;
   if (raw.type) {
     const Path tp = p.key("type");

@@ -1,6 +1,9 @@
 // The read-only helpers of snapshot.hpp: pattern matching and the look-ups over the indexes.
 #include "config/snapshot.hpp"
 
+#include <algorithm>
+#include <array>
+
 namespace mf::config {
 
 bool DomainPattern::matches(const Domain& d) const {
@@ -25,6 +28,16 @@ std::string DomainPattern::str() const {
       break;
   }
   return domain.str();
+}
+
+std::optional<std::uint32_t> find_cmt_connector(const Organization& org) {
+  for (std::size_t i = 0; i < org.outbound_connectors.size(); ++i) {
+    const auto& c = org.outbound_connectors[i];
+    if (c.enabled && c.route_all_messages_via_on_premises && c.connector_type == ConnectorType::on_premises) {
+      return static_cast<std::uint32_t>(i);
+    }
+  }
+  return std::nullopt;
 }
 
 bool RuleConditions::empty() const {
@@ -58,10 +71,35 @@ const AcceptedDomain* Snapshot::find_accepted_domain(const Domain& d, std::size_
 }
 
 const Recipient* Snapshot::find_recipient(const Address& a, std::size_t* org_index) const {
-  auto it = recipients.find(a.key());
-  if (it == recipients.end()) return nullptr;
-  if (org_index != nullptr) *org_index = it->second.org;
-  return &organizations[it->second.org].recipients[it->second.recipient];
+  std::array<char, Address::kKeyBufferSize> buf;
+  std::string_view key = a.key_into(buf);
+  std::string long_key;
+  if (key.empty()) key = long_key = a.key();  // longer than any parsed address: never on the wire
+  const RecipientRef* ref = recipients.find(key);
+  if (ref == nullptr) return nullptr;
+  if (org_index != nullptr) *org_index = ref->org;
+  return &organizations[ref->org].recipients[ref->recipient];
+}
+
+std::pair<const RecipientRef*, bool> RecipientIndex::emplace(std::string_view key, RecipientRef ref) {
+  if (key.size() > kInlineKey) {
+    auto [it, fresh] = long_.emplace(std::string(key), ref);
+    return {&it->second, fresh};
+  }
+  Key k;
+  k.len = static_cast<std::uint8_t>(key.size());
+  std::copy(key.begin(), key.end(), k.text.begin());
+  auto [it, fresh] = short_.emplace(k, ref);
+  return {&it->second, fresh};
+}
+
+const RecipientRef* RecipientIndex::find(std::string_view key) const {
+  if (key.size() > kInlineKey) {
+    auto it = long_.find(key);
+    return it == long_.end() ? nullptr : &it->second;
+  }
+  auto it = short_.find(key);
+  return it == short_.end() ? nullptr : &it->second;
 }
 
 }  // namespace mf::config

@@ -11,6 +11,7 @@
 #include "core/domain.hpp"
 #include "core/ip.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -221,6 +222,9 @@ struct TransportRule {
 
 struct Organization {
   std::string name;
+  // Derived at load (find_cmt_connector): the index in outbound_connectors of the centralized mail
+  // transport connector (R-HYB-3), read once per message without scanning the connectors.
+  std::optional<std::uint32_t> cmt_connector;
   std::vector<AcceptedDomain> accepted_domains;
   std::vector<Recipient> recipients;
   std::vector<OutboundConnector> outbound_connectors;
@@ -228,14 +232,17 @@ struct Organization {
   std::vector<TransportRule> transport_rules;  // sorted by priority after load
 };
 
+// The first enabled on_premises outbound connector with route_all_messages_via_on_premises (R-HYB-3).
+std::optional<std::uint32_t> find_cmt_connector(const Organization& org);
+
 // Look-up indexes built by the loader over `organizations` (indexes into the vectors).
 struct DomainRef {
   std::size_t org = 0;
   std::size_t domain = 0;  // index into Organization::accepted_domains
 };
 struct RecipientRef {
-  std::size_t org = 0;
-  std::size_t recipient = 0;  // index into Organization::recipients
+  std::uint32_t org = 0;
+  std::uint32_t recipient = 0;  // index into Organization::recipients
 };
 
 // Hash for the look-up indexes; transparent, so a std::string_view is looked up without a copy.
@@ -247,6 +254,49 @@ struct StringHash {
 template <typename V>
 using StringIndex = boost::unordered_flat_map<std::string, V, StringHash, std::equal_to<>>;
 
+// The recipients index: Address::key() of every address and proxy → its recipient (1M recipients,
+// SPEC §7). A key of up to kInlineKey octets — nearly every address — is stored inside the table's
+// 64-byte slot, so a look-up reads the slot's group and the slot itself and no separate key text:
+// one dependent cache miss fewer on every RCPT (bench/routing_bench BM_IndexLookup*: about 210 ns
+// against 460 ns with std::string keys on the machine of bench/README.md). Longer keys go to a
+// second table.
+class RecipientIndex {
+ public:
+  static constexpr std::size_t kInlineKey = 55;
+
+  // Adds `key` → `ref`. When `key` is already there: the existing entry and false.
+  std::pair<const RecipientRef*, bool> emplace(std::string_view key, RecipientRef ref);
+  const RecipientRef* find(std::string_view key) const;
+  std::size_t size() const { return short_.size() + long_.size(); }
+  void reserve(std::size_t n) { short_.reserve(n); }
+  // f(std::string_view key, const RecipientRef&) for every entry, in no particular order.
+  template <typename F>
+  void for_each(F&& f) const {
+    for (const auto& [k, v] : short_) f(k.view(), v);
+    for (const auto& [k, v] : long_) f(std::string_view(k), v);
+  }
+
+ private:
+  struct Key {
+    std::uint8_t len = 0;
+    std::array<char, kInlineKey> text{};
+    std::string_view view() const { return {text.data(), len}; }
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(const Key& k) const noexcept { return (*this)(k.view()); }
+  };
+  struct KeyEqual {
+    using is_transparent = void;
+    bool operator()(const Key& a, const Key& b) const noexcept { return a.view() == b.view(); }
+    bool operator()(const Key& a, std::string_view b) const noexcept { return a.view() == b; }
+    bool operator()(std::string_view a, const Key& b) const noexcept { return a == b.view(); }
+  };
+  boost::unordered_flat_map<Key, RecipientRef, KeyHash, KeyEqual> short_;
+  StringIndex<RecipientRef> long_;
+};
+
 struct Snapshot {
   std::string source_path;  // absolute path of the file it was loaded from
   Service service;
@@ -254,7 +304,7 @@ struct Snapshot {
 
   StringIndex<DomainRef> exact_domains;        // canonical domain → entry
   StringIndex<DomainRef> wildcard_domains;     // "contoso.com" of "*.contoso.com"
-  StringIndex<RecipientRef> recipients;        // Address::key() of address and proxies
+  RecipientIndex recipients;                   // Address::key() of address and proxies
   // Every on_premises inbound connector of every organization (R-IN-2 matches a connection
   // against all of them), in organization then config order.
   struct ConnectorRef {

@@ -1,5 +1,7 @@
 #include "core/address.hpp"
 
+#include <cstring>
+
 namespace mf {
 
 bool is_valid_utf8(std::string_view s) {
@@ -145,6 +147,17 @@ Result<Address> Address::parse(std::string_view text, bool allow_utf8, const Add
 std::string Address::str() const { return local_ + "@" + domain_.str(); }
 
 std::string Address::key() const { return ascii_lower(local_) + "@" + domain_.str(); }
+
+std::string_view Address::key_into(std::span<char> buf) const {
+  const std::string& domain = domain_.str();
+  const std::size_t n = local_.size() + 1 + domain.size();
+  if (n > buf.size()) return {};
+  char* out = buf.data();
+  for (char c : local_) *out++ = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  *out++ = '@';
+  std::memcpy(out, domain.data(), domain.size());
+  return {buf.data(), n};
+}
 
 bool Address::has_non_ascii() const {
   for (char c : local_) {

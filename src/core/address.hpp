@@ -9,6 +9,7 @@
 #include "core/domain.hpp"
 #include "core/result.hpp"
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,10 @@ class Address {
   std::string str() const;
   // Lower-cased "local@domain" for look-ups.
   std::string key() const;
+  // The same key written into `buf` without allocating (the per-RCPT directory look-up); empty when
+  // it does not fit, then use key(). A parsed address always fits kKeyBufferSize.
+  static constexpr std::size_t kKeyBufferSize = 384;
+  std::string_view key_into(std::span<char> buf) const;
   bool has_non_ascii() const;
 
   friend bool operator==(const Address&, const Address&) = default;

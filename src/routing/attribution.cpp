@@ -35,6 +35,7 @@ const char* to_string(AttributionKind k) {
 std::vector<InboundMatch> match_on_premises(const config::Snapshot& snapshot, const ConnectionFacts& conn) {
   std::vector<InboundMatch> by_cert;
   std::vector<InboundMatch> by_ip;
+  if (snapshot.on_premises_inbound.empty()) return by_ip;  // most services: nothing to match
   std::optional<IpAddress> ip;
   if (auto parsed = IpAddress::parse(conn.client_ip)) ip = *parsed;
   for (const auto& ref : snapshot.on_premises_inbound) {

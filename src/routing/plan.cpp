@@ -13,10 +13,8 @@ using config::ConnectorType;
 
 const config::OutboundConnector* cmt_connector(const config::Snapshot& snapshot, std::size_t organization) {
   if (organization >= snapshot.organizations.size()) return nullptr;
-  for (const auto& c : snapshot.organizations[organization].outbound_connectors) {
-    if (c.enabled && c.route_all_messages_via_on_premises && c.connector_type == ConnectorType::on_premises) return &c;
-  }
-  return nullptr;
+  const config::Organization& org = snapshot.organizations[organization];
+  return org.cmt_connector ? &org.outbound_connectors[*org.cmt_connector] : nullptr;
 }
 
 namespace {

@@ -128,10 +128,10 @@ TEST(FindRecipient, IndexesPointIntoTheOrganizations) {
   auto snap = directory();
   ASSERT_TRUE(snap);
   EXPECT_EQ(snap->recipients.size(), 6u);  // 3 primary addresses + 3 proxies
-  for (const auto& [key, ref] : snap->recipients) {
+  snap->recipients.for_each([&](std::string_view key, const RecipientRef& ref) {
     ASSERT_LT(ref.org, snap->organizations.size()) << key;
     ASSERT_LT(ref.recipient, snap->organizations[ref.org].recipients.size()) << key;
-  }
+  });
   EXPECT_EQ(snap->exact_domains.size(), 3u);
   EXPECT_EQ(snap->wildcard_domains.size(), 3u);
   EXPECT_EQ(snap->exact_domains.at("exact.eu.contoso.com").org, 0u);
@@ -180,6 +180,89 @@ TEST(RuleConditionsTest, EmptyOnlyWithoutAnyCondition) {
     setters[i](c);
     EXPECT_FALSE(c.empty()) << "condition #" << i;
   }
+}
+
+// The recipients index keeps keys of up to kInlineKey octets inside its slots and longer ones in a
+// second table: both are found, case-insensitively, and a duplicate is reported with its entry.
+TEST(RecipientIndex, ShortAndLongKeys) {
+  RecipientIndex index;
+  const std::string at_limit = std::string(RecipientIndex::kInlineKey - 12, 'a') + "@example.com";
+  const std::string over_limit = std::string(RecipientIndex::kInlineKey - 11, 'b') + "@example.com";
+  ASSERT_EQ(at_limit.size(), RecipientIndex::kInlineKey);
+  ASSERT_EQ(over_limit.size(), RecipientIndex::kInlineKey + 1);
+  EXPECT_TRUE(index.emplace("x@example.com", {1, 2}).second);
+  EXPECT_TRUE(index.emplace(at_limit, {3, 4}).second);
+  EXPECT_TRUE(index.emplace(over_limit, {5, 6}).second);
+  auto [existing, fresh] = index.emplace(over_limit, {7, 8});
+  EXPECT_FALSE(fresh);
+  ASSERT_NE(existing, nullptr);
+  EXPECT_EQ(existing->org, 5u);
+  EXPECT_EQ(index.size(), 3u);
+  ASSERT_NE(index.find(at_limit), nullptr);
+  EXPECT_EQ(index.find(at_limit)->recipient, 4u);
+  ASSERT_NE(index.find(over_limit), nullptr);
+  EXPECT_EQ(index.find(over_limit)->recipient, 6u);
+  EXPECT_EQ(index.find("x@example.com")->org, 1u);
+  EXPECT_EQ(index.find("y@example.com"), nullptr);
+  EXPECT_EQ(index.find(at_limit.substr(1)), nullptr);        // a prefix is not the key
+  EXPECT_EQ(index.find(over_limit + "x"), nullptr);
+  EXPECT_EQ(index.find(std::string_view(at_limit).substr(0, 0)), nullptr);
+  std::size_t seen = 0;
+  index.for_each([&](std::string_view key, const RecipientRef& ref) {
+    ++seen;
+    EXPECT_EQ(index.find(key), &ref) << key;
+  });
+  EXPECT_EQ(seen, 3u);
+}
+
+TEST(FindRecipient, LongAddressesAreFoundThroughTheLoader) {
+  const std::string local = "a.very.long.local.part.of.a.mailbox.address.that.is.longer";
+  const auto loaded = load_string(R"(service:
+  hostname: mx.test.example
+  listeners: [{name: mx, address: "127.0.0.1:2525"}]
+organizations:
+  - name: contoso
+    accepted_domains: [{domain: contoso.com}]
+    recipients:
+      - {address: )" + local + R"(@Contoso.com, proxy_addresses: [short@contoso.com]}
+)",
+                                  "/tmp/snapshot_long.yaml");
+  ASSERT_TRUE(loaded.ok()) << testing::dump(loaded);
+  const Snapshot& snap = *loaded.snapshot;
+  ASSERT_GT(local.size() + 12, RecipientIndex::kInlineKey);
+  const Recipient* r = snap.find_recipient(*Address::parse(local + "@CONTOSO.COM"));
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r, snap.find_recipient(*Address::parse("Short@contoso.com")));
+  EXPECT_EQ(snap.find_recipient(*Address::parse(local + "x@contoso.com")), nullptr);
+}
+
+// R-HYB-3: the loader derives each organization's CMT connector once; disabled connectors and
+// partner connectors do not count.
+TEST(CmtConnector, DerivedAtLoad) {
+  const auto loaded = load_string(R"(service:
+  hostname: mx.test.example
+  listeners: [{name: mx, address: "127.0.0.1:2525"}]
+organizations:
+  - name: contoso
+    accepted_domains: [{domain: contoso.com}]
+    outbound_connectors:
+      - {name: partner, connector_type: partner, recipient_domains: [fabrikam.com], smart_hosts: [mx.fabrikam.com]}
+      - {name: old-cmt, connector_type: on_premises, enabled: false, recipient_domains: ["*"],
+         smart_hosts: [old.contoso.com], route_all_messages_via_on_premises: true}
+      - {name: cmt, connector_type: on_premises, recipient_domains: ["*"],
+         smart_hosts: [onprem.contoso.com], route_all_messages_via_on_premises: true}
+  - name: fabrikam
+    accepted_domains: [{domain: fabrikam.com}]
+    outbound_connectors:
+      - {name: onprem, connector_type: on_premises, recipient_domains: ["*"], smart_hosts: [onprem.fabrikam.com]}
+)",
+                                  "/tmp/snapshot_cmt.yaml");
+  ASSERT_TRUE(loaded.ok()) << testing::dump(loaded);
+  const Snapshot& snap = *loaded.snapshot;
+  ASSERT_TRUE(snap.organizations[0].cmt_connector.has_value());
+  EXPECT_EQ(snap.organizations[0].outbound_connectors[*snap.organizations[0].cmt_connector].name, "cmt");
+  EXPECT_FALSE(snap.organizations[1].cmt_connector.has_value());
+  EXPECT_EQ(find_cmt_connector(snap.organizations[0]), snap.organizations[0].cmt_connector);
 }
 
 }  // namespace

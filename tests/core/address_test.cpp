@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+
 namespace mf {
 namespace {
 
@@ -82,6 +84,24 @@ TEST(Address, KeyFoldsCase) {
   auto a = Address::parse("David@Contoso.com");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->key(), "david@contoso.com");
+}
+
+TEST(Address, KeyIntoWritesTheSameKeyWithoutAllocating) {
+  for (const char* text : {"David@Contoso.com", "\"A B\"@Example.COM", "x@[192.0.2.1]", "MiXeD.Case+Tag@sub.example.org"}) {
+    auto a = Address::parse(text);
+    ASSERT_TRUE(a) << text;
+    std::array<char, Address::kKeyBufferSize> buf;
+    EXPECT_EQ(a->key_into(buf), a->key()) << text;
+  }
+  // Longest address the parser accepts (254 octets between the brackets) still fits the buffer.
+  auto longest = Address::parse(std::string(64, 'L') + "@" + std::string(63, 'd') + "." + std::string(63, 'e') + "." +
+                                std::string(61, 'f'));
+  ASSERT_TRUE(longest);
+  std::array<char, Address::kKeyBufferSize> buf;
+  EXPECT_EQ(longest->key_into(buf), longest->key());
+  // Too small a buffer: empty, the caller falls back to key().
+  std::array<char, 8> small;
+  EXPECT_TRUE(Address::parse("someone@example.com")->key_into(small).empty());
 }
 
 TEST(Domain, SubdomainAndParent) {
