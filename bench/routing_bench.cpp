@@ -18,7 +18,8 @@
 // The big snapshot is built directly in memory, the way the loader builds it (organizations,
 // accepted domains, recipients, outbound connectors, and the three look-up indexes
 // exact_domains / wildcard_domains / recipients — config/ has no public function that builds the
-// indexes, so they are filled here exactly as organization.cpp and recipients.cpp do). It is built
+// indexes, so they are filled here exactly as organization.cpp and recipients.cpp do; each
+// organization's cmt_connector is derived with config::find_cmt_connector as the loader does). It is built
 // once, before the first benchmark; build time, heap held by the snapshot (mallinfo2), VmRSS growth
 // and VmHWM (peak RSS) after the build are printed on stderr and reported as counters.
 //

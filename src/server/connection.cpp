@@ -102,8 +102,9 @@ void Connection::request_shutdown() {
 void Connection::force_close() {
   if (closed_) return;
   closed_ = true;
+  // close() alone ends the connection (FIN, or RST when unread input remains, as shutdown()
+  // before it would too) and aborts any pending operation; one system call per session fewer.
   boost::system::error_code ignored;
-  lowest().shutdown(tcp::socket::shutdown_both, ignored);
   lowest().close(ignored);
   watchdog_timer_.cancel();
 }
@@ -226,6 +227,8 @@ asio::awaitable<void> Connection::run() {
   // per system call. A TLS session gets its own buffer when the handshake is done.
   thread_local std::array<char, 65536> shared_buf;
   std::unique_ptr<std::array<char, 16384>> tls_buf;
+  bool speculate = false;   // the last (waited-for) read brought part of a DATA body
+  bool speculated = false;  // the last read was tried without waiting
   {
     boost::system::error_code nb_ec;
     plain_.non_blocking(true, nb_ec);
@@ -258,16 +261,32 @@ asio::awaitable<void> Connection::run() {
           std::tie(ec, n) = co_await tls_->async_read_some(asio::buffer(*tls_buf), use_tuple);
           data = tls_buf->data();
         } else {
-          std::tie(ec) = co_await plain_.async_wait(tcp::socket::wait_read, use_tuple);
-          if (!ec) {
+          // Read first when more of a DATA body may already be waiting: that saves the readiness
+          // wait and its epoll_ctl. Otherwise (and always after such a read, so that a fast sender
+          // cannot keep the io thread from the other sessions) wait, then read.
+          bool got = false;  // read_some answered: data, end of stream or an error
+          auto try_read = [&] {
             n = plain_.read_some(asio::buffer(shared_buf), ec);  // non-blocking: never waits here
-            if (ec == asio::error::would_block || ec == asio::error::try_again) ec.clear();  // spurious wake-up
-            else if (!ec && n == 0) ec = asio::error::eof;
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+              ec.clear();  // nothing there yet (or a spurious wake-up)
+              n = 0;
+            } else {
+              got = true;
+            }
+          };
+          speculated = speculate;
+          if (speculate) try_read();
+          if (!got) {
+            speculated = false;
+            std::tie(ec) = co_await plain_.async_wait(tcp::socket::wait_read, use_tuple);
+            if (!ec) try_read();
           }
+          if (got && !ec && n == 0) ec = asio::error::eof;
           data = shared_buf.data();
         }
         idle_read_ = false;
         if (n > 0) session_->feed(std::string_view(data, n));
+        speculate = n > 0 && !speculated && session_->in_data();  // mid-body: more may be waiting
         if (ec) {
           if (timed_out_ && !closed_) {
             session_->timeout();
