@@ -64,7 +64,11 @@ void OutboundEngine::Impl::add(OutboundWork w) {
 asio::awaitable<void> OutboundEngine::Impl::add_by_mx_site(OutboundWork w) {
   auto self = shared_from_this();
   std::string key = w.hop.key();
+  // Not in `work` until the answer is in: remove() must know the message is on its way.
+  const std::string id = w.message_id;
+  ++resolving[id];
   auto mx = co_await resolver.mx(w.hop.mx_domain);  // cached: the connection asks again for free
+  if (auto r = resolving.find(id); r != resolving.end() && --r->second == 0) resolving.erase(r);
   if (mx.status == dns::Status::ok) {
     std::vector<std::string> hosts;
     for (const auto& r : mx.records) hosts.push_back(r.host);

@@ -50,6 +50,7 @@ struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
   std::map<std::string, routing::NextHop> hops;  // hop key → next hop
   std::map<std::string, std::string> last_error;  // job key → last temporary error
   std::set<std::string> held_ids;                  // message ids on hold (admin)
+  std::map<std::string, std::size_t> resolving;    // message id → its MX-routed copies awaiting the MX answer
   std::map<std::string, queue::Job> held_jobs;     // job key → job set aside while held
   routing::RoundRobin round_robin;
   std::mt19937 rng{std::random_device{}()};

@@ -147,6 +147,9 @@ asio::awaitable<QueueChange> OutboundEngine::remove_async(std::string message_id
   for (const auto& key : keys) {
     if (!impl->held_jobs.contains(key) && !impl->waiting.contains(key)) ++c.active;
   }
+  // A copy still waiting for its MX answer joins the queue in a moment: refuse too, or it would
+  // be delivered after the delete said it was gone.
+  if (auto r = impl->resolving.find(message_id); r != impl->resolving.end()) c.active += r->second;
   if (c.active > 0) co_return c;
   // Take the jobs out of every queue first (no connection can start them while the outcome is
   // written), record the recipients as finished, and only then forget the work: if the spool write

@@ -957,5 +957,42 @@ TEST_F(QueueControlTest, DeleteWhileTheMessageIsOnAConnectionRemovesNothing) {
   EXPECT_TRUE(entries[0].active);
 }
 
+// A copy routed by MX is in no queue while its MX answer is pending: a delete then must not report
+// success and let the copy be delivered a moment later.
+TEST_F(QueueControlTest, DeleteWhileTheMxAnswerIsPendingRemovesNothing) {
+  make_peers({good()});
+  start_engine_on_peers();
+  const std::string domain = name("slowdns");
+  resolver_.set_mx(domain, std::vector<dns::MxRecord>{{10, host_for(0, "mx10")}});
+  resolver_.pause_mx(domain);
+  const auto id = submit("MSG1", {"bob@" + domain}, mx_hop(domain));
+  run_for(50ms);
+  auto c = admin([&] { return engine_->remove(id); });
+  EXPECT_EQ(c.active, 1u);
+  EXPECT_EQ(c.jobs, 0u);
+  EXPECT_TRUE(spool_.contains(id));
+  // The answer comes: the copy is queued and delivered; once it is queued, a delete works.
+  resolver_.resume_mx(domain);
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+  EXPECT_EQ(peer(0).transactions().size(), 1u);
+}
+
+TEST_F(QueueControlTest, DeleteAfterTheMxAnswerRemovesTheQueuedCopy) {
+  make_peers({rcpt_says("451 4.3.0 try again later")});
+  start_engine_on_peers();  // retry_intervals [60s]
+  const std::string domain = name("slowdns");
+  resolver_.set_mx(domain, std::vector<dns::MxRecord>{{10, host_for(0, "mx10")}});
+  resolver_.pause_mx(domain);
+  const auto id = submit("MSG1", {"bob@" + domain}, mx_hop(domain));
+  run_for(50ms);
+  EXPECT_EQ(admin([&] { return engine_->remove(id); }).active, 1u);
+  resolver_.resume_mx(domain);
+  ASSERT_TRUE(run_until([&] { return engine_->stats().deferred.load() >= 1 && !open_connections(); }));
+  auto c = admin([&] { return engine_->remove(id); });
+  EXPECT_EQ(c.active, 0u);
+  EXPECT_EQ(c.jobs, 1u);
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+}
+
 }  // namespace
 }  // namespace mf::delivery

@@ -1,7 +1,12 @@
 // tests/support/fake_resolver.cpp — see fake_resolver.hpp.
 #include "support/fake_resolver.hpp"
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <cctype>
+#include <chrono>
 #include <stdexcept>
 
 namespace mf::test {
@@ -35,8 +40,19 @@ void FakeResolver::set_addresses(std::string host, const std::vector<std::string
   set_addresses(std::move(host), std::move(a));
 }
 
+void FakeResolver::pause_mx(std::string domain) { paused_.insert(key(std::move(domain))); }
+
+void FakeResolver::resume_mx(const std::string& domain) { paused_.erase(key(domain)); }
+
 boost::asio::awaitable<dns::MxAnswer> FakeResolver::mx(std::string domain) {
   queries_.push_back("MX " + domain);
+  if (paused_.contains(key(domain))) {
+    boost::asio::steady_timer wait(co_await boost::asio::this_coro::executor);
+    while (paused_.contains(key(domain))) {
+      wait.expires_after(std::chrono::milliseconds(5));
+      co_await wait.async_wait(boost::asio::use_awaitable);
+    }
+  }
   if (auto it = mx_.find(key(domain)); it != mx_.end()) co_return it->second;
   co_return dns::MxAnswer{dns::Status::nxdomain, {}, "NXDOMAIN"};
 }

@@ -1,12 +1,15 @@
 // tests/support/fake_resolver.hpp — a dns::Resolver answering from tables the test fills (STYLE
 // habit 5). Unknown names answer nxdomain. Every question is recorded, in order, as "MX <name>" (mx())
 // or "A <name>" (addresses()), with the name as asked. Lookups ignore case and one trailing dot.
-// Answers complete at once (no suspension). Not thread-safe (like the real resolver).
+// Answers complete at once (no suspension), except MX answers for a domain given to pause_mx(): those
+// wait (polling every 5 ms on the caller's executor) until resume_mx(). Not thread-safe (like the
+// real resolver).
 #pragma once
 
 #include "dns/resolver.hpp"
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +26,9 @@ class FakeResolver final : public dns::Resolver {
   boost::asio::awaitable<dns::MxAnswer> mx(std::string domain) override;
   boost::asio::awaitable<dns::AddressAnswer> addresses(std::string host) override;
 
+  void pause_mx(std::string domain);
+  void resume_mx(const std::string& domain);
+
   const std::vector<std::string>& queries() const { return queries_; }
   void clear_queries() { queries_.clear(); }
 
@@ -30,6 +36,7 @@ class FakeResolver final : public dns::Resolver {
   std::map<std::string, dns::MxAnswer> mx_;
   std::map<std::string, dns::AddressAnswer> addresses_;
   std::vector<std::string> queries_;
+  std::set<std::string> paused_;
 };
 
 }  // namespace mf::test
