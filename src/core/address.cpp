@@ -146,7 +146,11 @@ Result<Address> Address::parse(std::string_view text, bool allow_utf8, const Add
 
 std::string Address::str() const { return local_ + "@" + domain_.str(); }
 
-std::string Address::key() const { return ascii_lower(local_) + "@" + domain_.str(); }
+std::string Address::key() const {
+  std::string out(local_.size() + 1 + domain_.str().size(), '\0');
+  key_into(out);
+  return out;
+}
 
 std::string_view Address::key_into(std::span<char> buf) const {
   const std::string& domain = domain_.str();

@@ -270,6 +270,21 @@ asio::awaitable<std::variant<std::vector<Target>, HostFailure>> OutboundEngine::
 }
 
 
+std::vector<RecipientOutcome> OutboundEngine::Impl::with_aliases(const OutboundWork& w,
+                                                                 std::vector<RecipientOutcome> outcomes) {
+  // Recipients sharing a delivery get the same outcome (routing::CopyRecipient::also).
+  const std::size_t n = outcomes.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    for (const auto& a : w.aliases) {
+      if (a.index != outcomes[i].index || !(a.address == outcomes[i].address)) continue;
+      RecipientOutcome dup = outcomes[i];
+      dup.index = a.also;
+      outcomes.push_back(std::move(dup));
+    }
+  }
+  return outcomes;
+}
+
 void OutboundEngine::Impl::trace_defer(const OutboundWork& w, const std::vector<OutboundRecipient>& remaining,
                                        const std::string& error, const std::string& remote_host, std::size_t attempts) {
   const std::string sender = w.envelope.sender ? w.envelope.sender->str() : std::string();
@@ -322,17 +337,7 @@ asio::awaitable<void> OutboundEngine::Impl::finish_job(queue::Job job, std::vect
   for (auto& o : final_outcomes) (o.delivered ? stats.delivered : stats.failed)++;
   if (!final_outcomes.empty()) {
     const std::string id = w.message_id;
-    // Recipients sharing a delivery get the same outcome (routing::CopyRecipient::also).
-    std::vector<RecipientOutcome> recorded = final_outcomes;
-    for (const auto& o : final_outcomes) {
-      for (const auto& a : w.aliases) {
-        if (a.index != o.index || !(a.address == o.address)) continue;
-        RecipientOutcome dup = o;
-        dup.index = a.also;
-        recorded.push_back(std::move(dup));
-      }
-    }
-    bool ok = co_await tracker.record(id, std::move(recorded));
+    bool ok = co_await tracker.record(id, with_aliases(w, final_outcomes));
     if (!ok) {
       // The outcome is not durable: deliver those recipients again later (repetition, never loss).
       for (auto& o : final_outcomes) remaining.push_back(OutboundRecipient{o.index, o.address, o.copy_id});

@@ -88,6 +88,8 @@ struct OutboundEngine::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<void> finish_job(queue::Job job, std::vector<RecipientOutcome> final_outcomes,
                                    std::vector<OutboundRecipient> remaining, std::string error,
                                    std::string remote_host = {});
+  // `outcomes` plus, for each, the same outcome for the recipients sharing its delivery (w.aliases).
+  static std::vector<RecipientOutcome> with_aliases(const OutboundWork& w, std::vector<RecipientOutcome> outcomes);
   // Queues `job` for its next attempt, or sets it aside when its message is on hold.
   void park(queue::Job job);
   std::vector<std::string> keys_of(const std::string& message_id) const;

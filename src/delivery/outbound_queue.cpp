@@ -169,6 +169,7 @@ asio::awaitable<QueueChange> OutboundEngine::remove_async(std::string message_id
     if (it == impl->work.end()) continue;
     const OutboundWork& w = it->second;
     recorded[key] = w.recipients.size();
+    std::vector<RecipientOutcome> dropped;
     for (const auto& r : w.recipients) {
       RecipientOutcome o;
       o.index = r.index;
@@ -180,14 +181,9 @@ asio::awaitable<QueueChange> OutboundEngine::remove_async(std::string message_id
       o.copy_id = r.copy_id;
       o.connector = w.hop.connector;
       o.next_hop = w.hop.key();
-      for (const auto& a : w.aliases) {
-        if (a.index != o.index || !(a.address == o.address)) continue;
-        RecipientOutcome dup = o;
-        dup.index = a.also;
-        outcomes.push_back(std::move(dup));
-      }
-      outcomes.push_back(std::move(o));
+      dropped.push_back(std::move(o));
     }
+    for (auto& o : Impl::with_aliases(w, std::move(dropped))) outcomes.push_back(std::move(o));
   }
   const bool ok = outcomes.empty() || co_await impl->tracker.record(message_id, std::move(outcomes));
   if (!ok) {

@@ -9,8 +9,6 @@
 
 namespace mf::routing {
 
-using config::ConnectorType;
-
 const config::OutboundConnector* cmt_connector(const config::Snapshot& snapshot, std::size_t organization) {
   if (organization >= snapshot.organizations.size()) return nullptr;
   const config::Organization& org = snapshot.organizations[organization];

@@ -227,8 +227,7 @@ asio::awaitable<void> Connection::run() {
   // per system call. A TLS session gets its own buffer when the handshake is done.
   thread_local std::array<char, 65536> shared_buf;
   std::unique_ptr<std::array<char, 16384>> tls_buf;
-  bool speculate = false;   // the last (waited-for) read brought part of a DATA body
-  bool speculated = false;  // the last read was tried without waiting
+  bool read_first = false;  // the last read, after a wait, brought part of a DATA body
   {
     boost::system::error_code nb_ec;
     plain_.non_blocking(true, nb_ec);
@@ -256,6 +255,7 @@ asio::awaitable<void> Connection::run() {
         boost::system::error_code ec;
         std::size_t n = 0;
         const char* data = nullptr;
+        bool waited = true;  // this read came after a readiness wait
         if (tls_) {
           if (!tls_buf) tls_buf = std::make_unique<std::array<char, 16384>>();
           std::tie(ec, n) = co_await tls_->async_read_some(asio::buffer(*tls_buf), use_tuple);
@@ -274,10 +274,11 @@ asio::awaitable<void> Connection::run() {
               got = true;
             }
           };
-          speculated = speculate;
-          if (speculate) try_read();
+          if (read_first) {
+            try_read();
+            waited = !got;
+          }
           if (!got) {
-            speculated = false;
             std::tie(ec) = co_await plain_.async_wait(tcp::socket::wait_read, use_tuple);
             if (!ec) try_read();
           }
@@ -286,7 +287,7 @@ asio::awaitable<void> Connection::run() {
         }
         idle_read_ = false;
         if (n > 0) session_->feed(std::string_view(data, n));
-        speculate = n > 0 && !speculated && session_->in_data();  // mid-body: more may be waiting
+        read_first = n > 0 && waited && session_->in_data();  // mid-body: more may be waiting
         if (ec) {
           if (timed_out_ && !closed_) {
             session_->timeout();

@@ -169,16 +169,19 @@ service:
       handed.emplace();
       for (std::size_t i = 0; i < rcpts.size(); ++i) handed->push_back(i);
     }
-    hand_over(id, *handed, hop);
+    if (!handed->empty()) hand_over(id, *handed, hop);  // empty: the test hands over itself
     return id;
   }
   // Hands recipients `indexes` of a submitted message to the engine (again) for `hop`.
-  void hand_over(const std::string& id, const std::vector<std::size_t>& indexes, const routing::NextHop& hop) {
+  // `aliases`: recipients sharing the delivery of one of `indexes` (routing::CopyRecipient::also).
+  void hand_over(const std::string& id, const std::vector<std::size_t>& indexes, const routing::NextHop& hop,
+                 std::vector<OutboundWork::Alias> aliases = {}) {
     const spool::StoredMessage& m = stored_.at(id);
     OutboundWork w;
     w.message_id = id;
     w.envelope = m.envelope;
     w.hop = hop;
+    w.aliases = std::move(aliases);
     for (std::size_t i : indexes) w.recipients.push_back({i, m.envelope.recipients.at(i).address});
     w.received_at = m.received_at;
     engine_->enqueue(std::move(w));
@@ -489,6 +492,19 @@ TEST_F(OutboundEngineTest, MxHostsAreTriedInPreferenceOrder) {  // R-OUT-7
   EXPECT_EQ(resolver_.queries(), (std::vector<std::string>{"MX " + domain, "MX " + domain, "A " + name("mx10"),
                                                           "A " + name("mx20")}));
   EXPECT_EQ(engine_->stats().deferred.load(), 0u);
+}
+
+// Two envelope recipients that reach one address (a group member named again, routing's
+// CopyRecipient::also): one RCPT, and its outcome finishes both.
+TEST_F(OutboundEngineTest, AnOutcomeAlsoFinishesTheRecipientsSharingTheDelivery) {
+  make_peers({good()});
+  start_engine_on_peers();
+  const auto id = submit("MSG1", {"bob@example.com", "team@example.com"}, smart_hop(), std::vector<std::size_t>{});
+  hand_over(id, {0}, smart_hop(), {OutboundWork::Alias{0, *Address::parse("bob@example.com"), 1}});
+  ASSERT_TRUE(run_until([&] { return finished(id); }));
+  ASSERT_EQ(peer(0).transactions().size(), 1u);
+  EXPECT_EQ(peer(0).transactions()[0].rcpts, std::vector<std::string>{"bob@example.com"});
+  EXPECT_EQ(engine_->stats().delivered.load(), 1u);
 }
 
 TEST_F(OutboundEngineTest, DomainsWithTheSameMxHostsShareOneQueueAndOneTransaction) {  // issue 3, §1
@@ -955,6 +971,16 @@ TEST_F(QueueControlTest, DeleteWhileTheMessageIsOnAConnectionRemovesNothing) {
   auto entries = admin([&] { return engine_->queue_entries(); });
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_TRUE(entries[0].active);
+}
+
+TEST_F(QueueControlTest, DeleteAlsoFinishesTheRecipientsSharingTheDelivery) {
+  make_peers({rcpt_says("451 4.3.0 try again later")});
+  start_engine_on_peers();  // retry_intervals [60s]
+  const auto id = submit("MSG1", {"bob@example.com", "team@example.com"}, smart_hop(), std::vector<std::size_t>{});
+  hand_over(id, {0}, smart_hop(), {OutboundWork::Alias{0, *Address::parse("bob@example.com"), 1}});
+  ASSERT_TRUE(run_until([&] { return engine_->stats().deferred.load() >= 1 && !open_connections(); }));
+  EXPECT_EQ(admin([&] { return engine_->remove(id); }).jobs, 1u);
+  ASSERT_TRUE(run_until([&] { return finished(id); }));  // index 1 got its outcome too
 }
 
 // A copy routed by MX is in no queue while its MX answer is pending: a delete then must not report
